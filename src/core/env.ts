@@ -1,0 +1,114 @@
+// Settings and secrets from the environment (interface.md). Secrets are read only here: from
+// the variable, or from the file named by `<NAME>_FILE` (Kubernetes Secret volumes).
+
+import { readFileSync } from "node:fs";
+import { ConfigError } from "./config.ts";
+
+export type LogLevel = "debug" | "info" | "warn" | "error";
+
+export type GitHubAuth =
+  | { kind: "token"; token: string }
+  | { kind: "app"; appId: string; privateKey: string; installationId: string };
+
+export interface EnvSettings {
+  configPath: string;
+  redisUrl: string;
+  port: number;
+  logLevel: LogLevel;
+  slack: {
+    botToken: string | undefined;
+    signingSecret: string | undefined;
+    appToken: string | undefined;
+    apiUrl: string | undefined;
+  };
+  github: GitHubAuth | undefined;
+  /** Every secret value, so logs and messages can redact them. */
+  secrets: string[];
+}
+
+/** What a process role needs from the environment. */
+export type Role = "serve" | "bot" | "worker" | "cli";
+
+export function readEnv(env: NodeJS.ProcessEnv, role: Role): EnvSettings {
+  const problems: string[] = [];
+  const secret = (name: string): string | undefined => {
+    const direct = env[name];
+    if (direct !== undefined && direct !== "") return direct.trim();
+    const file = env[`${name}_FILE`];
+    if (!file) return undefined;
+    try {
+      return readFileSync(file, "utf8").trim();
+    } catch (err) {
+      problems.push(`${name}_FILE: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? "error"})`);
+      return undefined;
+    }
+  };
+
+  const port = Number(env.PORT ?? "3000");
+  if (!Number.isInteger(port) || port < 0 || port > 65535)
+    problems.push(`PORT: expected a TCP port, got "${env.PORT}"`);
+
+  const logLevel = (env.LOG_LEVEL ?? "info").toLowerCase();
+  if (!["debug", "info", "warn", "error"].includes(logLevel)) {
+    problems.push(`LOG_LEVEL: expected debug, info, warn or error, got "${env.LOG_LEVEL}"`);
+  }
+
+  const redisUrl = env.REDIS_URL ?? "redis://127.0.0.1:6379";
+  if (!/^rediss?:\/\//.test(redisUrl) && !/^redis-sentinel:\/\//.test(redisUrl)) {
+    problems.push("REDIS_URL: expected redis://host:port (or rediss:// for TLS)");
+  }
+
+  const slack = {
+    botToken: secret("SLACK_BOT_TOKEN"),
+    signingSecret: secret("SLACK_SIGNING_SECRET"),
+    appToken: secret("SLACK_APP_TOKEN"),
+    apiUrl: env.SLACK_API_URL || undefined,
+  };
+  if (slack.apiUrl && !/^https?:\/\//.test(slack.apiUrl))
+    problems.push("SLACK_API_URL: expected an http(s) URL");
+  const needsSlack = role === "serve" || role === "bot";
+  if (needsSlack) {
+    if (!slack.botToken) problems.push("SLACK_BOT_TOKEN: required (the bot token, xoxb-…)");
+    if (!slack.appToken && !slack.signingSecret) {
+      problems.push("SLACK_SIGNING_SECRET: required in HTTP mode (or set SLACK_APP_TOKEN for Socket Mode)");
+    }
+  }
+  if (slack.botToken && !slack.botToken.startsWith("xoxb-"))
+    problems.push("SLACK_BOT_TOKEN: expected a bot token starting with xoxb-");
+  if (slack.appToken && !slack.appToken.startsWith("xapp-"))
+    problems.push("SLACK_APP_TOKEN: expected an app-level token starting with xapp-");
+
+  let github: GitHubAuth | undefined;
+  const token = secret("GITHUB_TOKEN");
+  const appId = env.GITHUB_APP_ID;
+  if (token) github = { kind: "token", token };
+  else if (appId) {
+    const privateKey = secret("GITHUB_APP_PRIVATE_KEY");
+    const installationId = env.GITHUB_APP_INSTALLATION_ID;
+    if (!privateKey) problems.push("GITHUB_APP_PRIVATE_KEY: required with GITHUB_APP_ID");
+    if (!installationId) problems.push("GITHUB_APP_INSTALLATION_ID: required with GITHUB_APP_ID");
+    if (privateKey && installationId) github = { kind: "app", appId, privateKey, installationId };
+  } else if (role !== "cli") {
+    problems.push(
+      "GITHUB_TOKEN: required (or GITHUB_APP_ID, GITHUB_APP_PRIVATE_KEY and GITHUB_APP_INSTALLATION_ID)",
+    );
+  }
+
+  if (problems.length > 0) throw new ConfigError("the environment", problems);
+
+  const secrets = [slack.botToken, slack.signingSecret, slack.appToken, token]
+    .concat(github?.kind === "app" ? [github.privateKey] : [])
+    .filter((s): s is string => typeof s === "string" && s.length >= 4);
+  const password = /^rediss?:\/\/[^:@/]*:([^@/]+)@/.exec(redisUrl)?.[1];
+  if (password) secrets.push(decodeURIComponent(password));
+
+  return {
+    configPath: env.DRBOT_CONFIG || "./drbot.yaml",
+    redisUrl,
+    port,
+    logLevel: logLevel as LogLevel,
+    slack,
+    github,
+    secrets,
+  };
+}

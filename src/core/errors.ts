@@ -1,0 +1,36 @@
+// Coded errors. The kind decides what the job runner does (retry transient ones with backoff,
+// fail the rest at once) and the message is written for the human who reads it in Slack.
+
+export type ErrorKind =
+  | "invalid" // bad input or configuration: fix the request
+  | "forbidden" // the caller may not do this
+  | "not_found" // something that must exist does not
+  | "conflict" // the world is not in the state the request expects
+  | "transient" // worth retrying: throttling, 5xx, timeouts, connection resets
+  | "internal"; // a bug or an unexpected answer
+
+export class DrbotError extends Error {
+  readonly kind: ErrorKind;
+  /** Stable machine-readable code, e.g. `efs.replication_not_found`. */
+  readonly code: string;
+  /** What the reader should do next. */
+  readonly hint: string | undefined;
+
+  constructor(kind: ErrorKind, code: string, message: string, options?: { hint?: string; cause?: unknown }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.name = "DrbotError";
+    this.kind = kind;
+    this.code = code;
+    this.hint = options?.hint;
+  }
+}
+
+export function isTransient(err: unknown): boolean {
+  return err instanceof DrbotError && err.kind === "transient";
+}
+
+export function errorMessage(err: unknown): string {
+  if (err instanceof DrbotError) return err.hint ? `${err.message} ${err.hint}` : err.message;
+  if (err instanceof Error) return err.message;
+  return String(err);
+}

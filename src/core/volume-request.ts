@@ -1,0 +1,150 @@
+// The volume request a tenant makes, and every rule it must pass before anything is created.
+// Field names are the contract's long keys, so messages name what the tenant typed.
+
+import { type Label, labelProblem, printable, SUBDOMAIN_MAX } from "./names.ts";
+
+export interface VolumeRequest {
+  businessUnit: Label;
+  application: Label;
+  namespace: Label;
+  pvcName: Label;
+  sizeGi: number;
+}
+
+export type VolumeField = "business_unit" | "application" | "namespace" | "pvc_name" | "pvc_size";
+
+export interface FieldProblem {
+  field: VolumeField;
+  message: string;
+}
+
+export interface VolumeRules {
+  /** Configured business units (tenants). */
+  tenants: readonly string[];
+  maxSizeGi: number;
+}
+
+/** Raw values as they arrive from a command, a modal or the CLI. */
+export type RawVolumeRequest = Partial<Record<VolumeField, unknown>>;
+
+export type Validated<T> = { ok: true; value: T } | { ok: false; problems: FieldProblem[] };
+
+const HOW_TO_WRITE: Record<VolumeField, string> = {
+  business_unit: "bu=<business unit>",
+  application: "app=<application>",
+  namespace: "ns=<namespace>",
+  pvc_name: "pvc=<claim name>",
+  pvc_size: "size=<GiB>, e.g. size=10Gi",
+};
+
+const WORDS: Record<VolumeField, string> = {
+  business_unit: "business unit",
+  application: "application",
+  namespace: "namespace",
+  pvc_name: "PVC name",
+  pvc_size: "size",
+};
+
+/** Namespaces that belong to the platform, never to a tenant's volume. */
+function reservedNamespace(ns: string): boolean {
+  return ns.startsWith("kube-") || ns === "openshift" || ns.startsWith("openshift-");
+}
+
+export function validateVolumeRequest(raw: RawVolumeRequest, rules: VolumeRules): Validated<VolumeRequest> {
+  const problems: FieldProblem[] = [];
+  const names: Partial<Record<VolumeField, string>> = {};
+
+  for (const field of ["business_unit", "application", "namespace", "pvc_name"] as const) {
+    const value = raw[field];
+    if (value === undefined || value === null || (typeof value === "string" && value.trim() === "")) {
+      problems.push({ field, message: `${WORDS[field]} is missing: add ${HOW_TO_WRITE[field]}.` });
+      continue;
+    }
+    if (typeof value !== "string") {
+      problems.push({ field, message: `${WORDS[field]} must be text.` });
+      continue;
+    }
+    const problem = labelProblem(WORDS[field], value);
+    if (problem) {
+      problems.push({ field, message: problem });
+      continue;
+    }
+    names[field] = value;
+  }
+
+  const bu = names.business_unit;
+  if (bu !== undefined && !rules.tenants.includes(bu)) {
+    const known = rules.tenants.length > 0 ? [...rules.tenants].sort().join(", ") : "none";
+    problems.push({
+      field: "business_unit",
+      message: `business unit "${bu}" is not configured in drbot (known: ${known}). Ask the platform team to add it.`,
+    });
+  }
+  const ns = names.namespace;
+  if (ns !== undefined && reservedNamespace(ns)) {
+    problems.push({
+      field: "namespace",
+      message: `namespace "${ns}" is reserved for the platform; use your application's own namespace.`,
+    });
+  }
+
+  const size = parseSize(raw.pvc_size, rules.maxSizeGi);
+  if (typeof size === "string") problems.push({ field: "pvc_size", message: size });
+
+  if (bu && names.application && ns && names.pvc_name) {
+    const pvLength = bu.length + names.application.length + ns.length + names.pvc_name.length + 3;
+    if (pvLength > SUBDOMAIN_MAX) {
+      problems.push({
+        field: "pvc_name",
+        message: `the volume name <business unit>.<application>.<namespace>.<pvc> would be ${pvLength} characters; Kubernetes allows ${SUBDOMAIN_MAX}. Shorten the application, namespace or PVC name.`,
+      });
+    }
+  }
+
+  if (problems.length > 0 || typeof size !== "number") return { ok: false, problems };
+  return {
+    ok: true,
+    value: {
+      businessUnit: bu as Label,
+      application: names.application as Label,
+      namespace: ns as Label,
+      pvcName: names.pvc_name as Label,
+      sizeGi: size,
+    },
+  };
+}
+
+/** Whole GiB from `10`, `"10"` or `"10Gi"`; otherwise the reason, in words. */
+export function parseSize(value: unknown, maxSizeGi: number): number | string {
+  if (value === undefined || value === null || value === "") {
+    return `size is missing: add ${HOW_TO_WRITE.pvc_size}.`;
+  }
+  let text: string;
+  if (typeof value === "number") text = String(value);
+  else if (typeof value === "string") text = value.trim();
+  else return "size must be a number of GiB, like 10 or 10Gi.";
+
+  const match = /^(\d{1,7})(Gi)?$/.exec(text);
+  if (!match) {
+    const shown = printable(text);
+    if (/^\d+(\.\d+)?(G|GB|g|gi|GIB|GiB)$/.test(text)) {
+      return `size "${shown}" is ambiguous; write whole GiB as ${Number.parseInt(text, 10)}Gi.`;
+    }
+    if (/^\d+(Mi|Ki|M|K|Ti|T|Pi|P|Ei|E)$/.test(text)) {
+      return `size "${shown}" must be given in GiB, like 10Gi.`;
+    }
+    if (/^-/.test(text)) return `size "${shown}" must be at least 1 GiB.`;
+    if (/^\d+\.\d+/.test(text)) return `size "${shown}" must be a whole number of GiB, like 10Gi.`;
+    if (/^\d{8,}(Gi)?$/.test(text)) return `size "${shown}" is above the limit of ${maxSizeGi} GiB.`;
+    return `size "${shown}" is not a size; write a whole number of GiB, like 10 or 10Gi.`;
+  }
+  const gi = Number(match[1]);
+  if (gi < 1) return "size must be at least 1 GiB.";
+  if (gi > maxSizeGi)
+    return `size ${gi} GiB is above the limit of ${maxSizeGi} GiB; ask the platform team for more.`;
+  return gi;
+}
+
+export function describeProblems(problems: readonly FieldProblem[]): string {
+  return problems.map((p) => `• ${p.message}`).join("\n");
+}
