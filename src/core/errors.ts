@@ -15,13 +15,21 @@ export class DrbotError extends Error {
   readonly code: string;
   /** What the reader should do next. */
   readonly hint: string | undefined;
+  /** For rate limits: how long the other side asked us to wait. */
+  readonly retryAfterMs: number | undefined;
 
-  constructor(kind: ErrorKind, code: string, message: string, options?: { hint?: string; cause?: unknown }) {
+  constructor(
+    kind: ErrorKind,
+    code: string,
+    message: string,
+    options?: { hint?: string; cause?: unknown; retryAfterMs?: number },
+  ) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = "DrbotError";
     this.kind = kind;
     this.code = code;
     this.hint = options?.hint;
+    this.retryAfterMs = options?.retryAfterMs;
   }
 }
 

@@ -295,7 +295,8 @@ describe("environment", () => {
     expect(() => readEnv({ ...base, ...change }, role)).toThrow(expected);
   });
 
-  it("lets a worker run without Slack credentials", () => {
-    expect(readEnv({ GITHUB_TOKEN: "ghp_x123" }, "worker").slack.botToken).toBeUndefined();
+  it("lets a worker run without the signing secret, but not without the bot token", () => {
+    expect(readEnv({ GITHUB_TOKEN: "ghp_x123", SLACK_BOT_TOKEN: "xoxb-2" }, "worker").slack.signingSecret).toBeUndefined();
+    expect(() => readEnv({ GITHUB_TOKEN: "ghp_x123" }, "worker")).toThrow(/SLACK_BOT_TOKEN: required/);
   });
 });

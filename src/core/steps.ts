@@ -1,0 +1,215 @@
+// Jobs are ordered lists of named, idempotent steps. The runner records each step's progress in
+// the job's envelope and saves it after every transition, so a job that is retried or picked up
+// by another worker after a crash resumes at the first step that has not finished. A step that
+// was running when its worker died runs again, which is why every step must be safe to repeat.
+
+import type { z } from "zod";
+import { DrbotError, errorMessage, isTransient } from "./errors.ts";
+import type { Logger } from "./logger.ts";
+
+export type StepStatus = "pending" | "running" | "done" | "failed" | "skipped";
+
+export interface StepRecord {
+  status: StepStatus;
+  /** One line for the card: what the step did or why it failed. */
+  detail?: string;
+  startedAt?: number;
+  finishedAt?: number;
+  attempts?: number;
+}
+
+export type Outcome = "succeeded" | "failed" | "cancelled";
+
+export interface Requester {
+  /** Slack user id, or `cli:<name>` for the command line. */
+  id: string;
+  name?: string;
+}
+
+export interface Origin {
+  /** Slack channel the request came from; absent for the CLI. */
+  channel?: string;
+  /** The job's status message in that channel. */
+  statusTs?: string;
+}
+
+/** Everything a job carries in its queue data: input, where to report, and its checkpoint. */
+export interface JobEnvelope<I = unknown, S = Record<string, unknown>> {
+  kind: string;
+  requestId: string;
+  input: I;
+  requester: Requester;
+  origin: Origin;
+  createdAt: number;
+  steps: Record<string, StepRecord>;
+  /** Values steps hand to later steps; saved with the checkpoint. */
+  state: S;
+  startedAt?: number;
+  outcome?: { state: Outcome; reason?: string; finishedAt: number };
+  /** Lines of the final summary. */
+  summary?: string[];
+}
+
+export interface StepContext<I, S, D> {
+  input: I;
+  state: S;
+  deps: D;
+  log: Logger;
+  envelope: JobEnvelope<I, S>;
+  /** Live detail for the running step (rate-limited on the card). */
+  progress(detail: string): void;
+}
+
+export interface StepResult {
+  detail?: string;
+  /** Set when there was nothing to do; the reason is shown. */
+  skipped?: string;
+}
+
+export interface Step<I, S, D> {
+  name: string;
+  /** What the card shows, e.g. "Create the EFS directory". */
+  title: string;
+  run(ctx: StepContext<I, S, D>): Promise<StepResult | undefined>;
+}
+
+export interface JobDefinition<I, S, D> {
+  kind: string;
+  /** Human title for cards and logs, from the input. */
+  describe(input: I): string;
+  input: z.ZodType<I>;
+  initialState(): S;
+  steps: readonly Step<I, S, D>[];
+  /** Lines of the final summary once every step is done. */
+  summarize?(envelope: JobEnvelope<I, S>): string[];
+}
+
+export interface StepIo<I, S> {
+  /** Persists the envelope (the checkpoint). */
+  save(envelope: JobEnvelope<I, S>): Promise<void>;
+  /** Something visible changed: re-render the card. */
+  changed(envelope: JobEnvelope<I, S>, event: StepEvent): void;
+  /** Whether a transient failure now may still be retried by the queue. */
+  retriesLeft: boolean;
+}
+
+export type StepEvent =
+  | { type: "started"; step: string }
+  | { type: "progress"; step: string }
+  | { type: "finished"; step: string }
+  | { type: "retrying"; step: string; error: string }
+  | { type: "failed"; step: string; error: string }
+  | { type: "succeeded" };
+
+/** Thrown when a job must end now; the queue must not retry it. */
+export class JobFailed extends Error {
+  override readonly name = "JobFailed";
+}
+
+export function newEnvelope<I, S>(
+  definition: Pick<JobDefinition<I, S, unknown>, "kind" | "initialState" | "steps">,
+  fields: { requestId: string; input: I; requester: Requester; origin: Origin },
+): JobEnvelope<I, S> {
+  return {
+    kind: definition.kind,
+    ...fields,
+    createdAt: Date.now(),
+    steps: Object.fromEntries(definition.steps.map((s) => [s.name, { status: "pending" as const }])),
+    state: definition.initialState(),
+  };
+}
+
+export async function runSteps<I, S, D>(
+  definition: JobDefinition<I, S, D>,
+  envelope: JobEnvelope<I, S>,
+  deps: D,
+  log: Logger,
+  io: StepIo<I, S>,
+): Promise<JobEnvelope<I, S>> {
+  if (envelope.outcome) return envelope; // finished before; a redelivery changes nothing
+  const parsed = definition.input.safeParse(envelope.input);
+  if (!parsed.success) {
+    await finish(
+      envelope,
+      io,
+      "failed",
+      `The job's input is not valid: ${parsed.error.issues[0]?.message ?? "unknown"}`,
+    );
+    throw new JobFailed("invalid input");
+  }
+  envelope.startedAt ??= Date.now();
+
+  for (const step of definition.steps) {
+    const record = (envelope.steps[step.name] ??= { status: "pending" });
+    if (record.status === "done" || record.status === "skipped") continue;
+    const stepLog = log.child({ step: step.name });
+    record.status = "running";
+    record.startedAt = Date.now();
+    record.attempts = (record.attempts ?? 0) + 1;
+    delete record.detail;
+    await io.save(envelope);
+    io.changed(envelope, { type: "started", step: step.name });
+    stepLog.info({ attempt: record.attempts }, "step started");
+
+    let result: StepResult | undefined;
+    try {
+      result = await step.run({
+        input: parsed.data,
+        state: envelope.state,
+        deps,
+        log: stepLog,
+        envelope,
+        progress: (detail) => {
+          record.detail = detail;
+          io.changed(envelope, { type: "progress", step: step.name });
+        },
+      });
+    } catch (err) {
+      const message = errorMessage(err);
+      if (isTransient(err) && io.retriesLeft) {
+        record.status = "pending";
+        record.detail = `retrying: ${message}`;
+        await io.save(envelope);
+        io.changed(envelope, { type: "retrying", step: step.name, error: message });
+        stepLog.warn({ err }, "step failed, will retry");
+        throw err;
+      }
+      record.status = "failed";
+      record.detail = message;
+      record.finishedAt = Date.now();
+      stepLog.error({ err, code: err instanceof DrbotError ? err.code : undefined }, "step failed");
+      await finish(envelope, io, "failed", `${step.title} failed: ${message}`, step.name);
+      throw new JobFailed(message, { cause: err });
+    }
+    record.status = result?.skipped ? "skipped" : "done";
+    const detail = result?.skipped ?? result?.detail;
+    if (detail) record.detail = detail;
+    else delete record.detail;
+    record.finishedAt = Date.now();
+    await io.save(envelope);
+    io.changed(envelope, { type: "finished", step: step.name });
+    stepLog.info(
+      { ms: record.finishedAt - (record.startedAt ?? record.finishedAt), status: record.status },
+      "step finished",
+    );
+  }
+
+  envelope.summary = definition.summarize?.(envelope) ?? [];
+  await finish(envelope, io, "succeeded");
+  return envelope;
+}
+
+async function finish<I, S>(
+  envelope: JobEnvelope<I, S>,
+  io: StepIo<I, S>,
+  state: Outcome,
+  reason?: string,
+  step?: string,
+) {
+  envelope.outcome = { state, finishedAt: Date.now(), ...(reason ? { reason } : {}) };
+  await io.save(envelope);
+  io.changed(
+    envelope,
+    state === "succeeded" ? { type: "succeeded" } : { type: "failed", step: step ?? "", error: reason ?? "" },
+  );
+}

@@ -1,0 +1,28 @@
+// What job steps may use. Adapters arrive through ports, so steps never import an SDK.
+
+import type { Config } from "../core/config.ts";
+import type { DrState } from "../core/dr-state.ts";
+import type { SiteName } from "../core/paths.ts";
+import type { ClusterPort } from "../core/ports/cluster.ts";
+import type { DirectoryStore } from "../core/ports/directories.ts";
+import type { EfsPort } from "../core/ports/efs.ts";
+import type { GitPort } from "../core/ports/git.ts";
+
+export interface JobDeps {
+  config: Config;
+  efs: EfsPort;
+  clusters: Record<SiteName, ClusterPort>;
+  git: GitPort;
+  directories: DirectoryStore;
+  dr: DrState;
+  timing: JobTiming;
+}
+
+export interface JobTiming {
+  /** How often to look again while waiting (PVC binding, replication deletion). */
+  pollMs: number;
+  /** How long a PVC may stay Pending before the job fails. */
+  bindTimeoutMs: number;
+}
+
+export const DEFAULT_TIMING: JobTiming = { pollMs: 1_000, bindTimeoutMs: 120_000 };

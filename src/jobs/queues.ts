@@ -1,0 +1,45 @@
+// Queue names, job ids and retry policy: the one place that says how work is enqueued.
+
+import { type ConnectionOptions, Queue } from "bullmq";
+import type { JobEnvelope } from "../core/steps.ts";
+
+export const QUEUES = {
+  "volume-create": "volume-create",
+  "dr-failover": "dr-failover",
+} as const;
+export type JobKind = keyof typeof QUEUES;
+
+/** Transient failures are retried with exponential backoff (2 s, 4 s, 8 s … about 4 minutes in all). */
+export const JOB_OPTIONS = {
+  attempts: 8,
+  backoff: { type: "exponential", delay: 2_000 },
+  removeOnComplete: { age: 7 * 24 * 3600, count: 10_000 },
+  removeOnFail: { age: 30 * 24 * 3600, count: 10_000 },
+} as const;
+
+/** Ids are derived from what the job acts on, so the same request can never be queued twice. */
+export function jobIdFor(kind: JobKind, subject: string): string {
+  return `${kind}.${subject}`.replaceAll(":", "_");
+}
+
+export function createQueue(
+  kind: JobKind,
+  connection: ConnectionOptions,
+  prefix: string,
+): Queue<JobEnvelope> {
+  return new Queue<JobEnvelope>(QUEUES[kind], { connection, prefix, defaultJobOptions: JOB_OPTIONS });
+}
+
+/** ioredis options from a redis:// URL, as BullMQ wants them. */
+export function redisConnection(url: string): ConnectionOptions {
+  const u = new URL(url);
+  return {
+    host: u.hostname,
+    port: Number(u.port || 6379),
+    ...(u.username ? { username: decodeURIComponent(u.username) } : {}),
+    ...(u.password ? { password: decodeURIComponent(u.password) } : {}),
+    ...(u.pathname.length > 1 ? { db: Number(u.pathname.slice(1)) } : {}),
+    ...(u.protocol === "rediss:" ? { tls: {} } : {}),
+    maxRetriesPerRequest: null,
+  };
+}

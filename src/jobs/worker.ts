@@ -1,0 +1,141 @@
+// Workers: run queued jobs through the step runner, checkpointing into the job's data and
+// reporting each transition through the notifier. BullMQ delivers at least once (stalled jobs
+// are handed to another worker); the steps make every effect exactly once.
+
+import { type ConnectionOptions, type Job, UnrecoverableError, Worker } from "bullmq";
+import type { Logger } from "../core/logger.ts";
+import type { Notifier } from "../core/notifier.ts";
+import { renderStatusCard, stepLogLine } from "../core/status-card.ts";
+import { type JobDefinition, type JobEnvelope, JobFailed, runSteps, type StepEvent } from "../core/steps.ts";
+import type { JobDeps } from "./deps.ts";
+import { type JobKind, QUEUES } from "./queues.ts";
+
+// biome-ignore lint/suspicious/noExplicitAny: a registry of definitions with different input types
+export type AnyJobDefinition = JobDefinition<any, any, JobDeps>;
+
+export interface WorkerSettings {
+  connection: ConnectionOptions;
+  prefix: string;
+  concurrency?: number;
+  /** How long a job's lock lasts without renewal; a dead worker's job is taken over after it. */
+  lockDurationMs?: number;
+  stalledIntervalMs?: number;
+}
+
+export interface RunningWorkers {
+  workers: Worker[];
+  close(): Promise<void>;
+}
+
+export function startWorkers(
+  definitions: Record<JobKind, AnyJobDefinition | undefined>,
+  deps: JobDeps,
+  notifier: Notifier | undefined,
+  log: Logger,
+  settings: WorkerSettings,
+): RunningWorkers {
+  const workers: Worker[] = [];
+  for (const [kind, definition] of Object.entries(definitions) as Array<
+    [JobKind, AnyJobDefinition | undefined]
+  >) {
+    if (!definition) continue;
+    const worker = new Worker<JobEnvelope>(
+      QUEUES[kind],
+      (job) => processJob(definition, job, deps, notifier, log),
+      {
+        connection: settings.connection,
+        prefix: settings.prefix,
+        concurrency: settings.concurrency ?? 4,
+        lockDuration: settings.lockDurationMs ?? 30_000,
+        stalledInterval: settings.stalledIntervalMs ?? 30_000,
+        maxStalledCount: 10,
+      },
+    );
+    worker.on("failed", (job, err) => {
+      if (job) void markFailedIfUnfinished(definition, job, err, notifier, log);
+    });
+    worker.on("error", (err) => log.error({ err, queue: kind }, "worker error"));
+    workers.push(worker);
+  }
+  return {
+    workers,
+    async close() {
+      // Lets running steps finish (their checkpoint is saved), takes no new jobs.
+      await Promise.all(workers.map((w) => w.close()));
+      await notifier?.drain(5_000);
+    },
+  };
+}
+
+async function processJob(
+  definition: AnyJobDefinition,
+  job: Job<JobEnvelope>,
+  deps: JobDeps,
+  notifier: Notifier | undefined,
+  log: Logger,
+): Promise<{ outcome: string }> {
+  const envelope = job.data;
+  const jobLog = log.child({ jobId: job.id, requestId: envelope.requestId, kind: envelope.kind });
+  try {
+    const done = await runSteps(definition, envelope, deps, jobLog, {
+      save: (e) => job.updateData(e),
+      changed: (e, event) => report(definition, job.id ?? "", e, event, notifier),
+      retriesLeft: job.attemptsMade + 1 < (job.opts.attempts ?? 1),
+    });
+    return { outcome: done.outcome?.state ?? "succeeded" };
+  } catch (err) {
+    if (err instanceof JobFailed) throw new UnrecoverableError(err.message);
+    throw err;
+  }
+}
+
+/** Draws the card from the envelope and logs finished steps in its thread. */
+export function report(
+  definition: AnyJobDefinition,
+  key: string,
+  envelope: JobEnvelope,
+  event: StepEvent,
+  notifier: Notifier | undefined,
+): void {
+  const channel = envelope.origin.channel;
+  if (!notifier || !channel) return;
+  const card = renderStatusCard(
+    envelope,
+    definition.describe(envelope.input),
+    definition,
+    nextSteps(envelope),
+  );
+  notifier.card(key, { channel, ts: envelope.origin.statusTs }, card.text, card.blocks, (ref) => {
+    envelope.origin.statusTs = ref.ts;
+  });
+  if (event.type === "finished" || event.type === "failed") {
+    const index = definition.steps.findIndex((s) => s.name === event.step);
+    const step = definition.steps[index];
+    const record = envelope.steps[event.step];
+    if (step && record) notifier.reply(key, stepLogLine(index, step.title, record));
+  }
+}
+
+function nextSteps(envelope: JobEnvelope): string | undefined {
+  if (envelope.outcome?.state !== "failed") return undefined;
+  return "Fix what the message names, then ask again; drbot resumes nothing by itself after a failure. The thread below has each step's log.";
+}
+
+/** A job BullMQ failed without the runner's word (stalled too often, lost lock): say so on the card. */
+async function markFailedIfUnfinished(
+  definition: AnyJobDefinition,
+  job: Job<JobEnvelope>,
+  err: Error,
+  notifier: Notifier | undefined,
+  log: Logger,
+): Promise<void> {
+  const envelope = job.data;
+  if (envelope.outcome || !job.finishedOn) return;
+  envelope.outcome = { state: "failed", reason: err.message, finishedAt: Date.now() };
+  try {
+    await job.updateData(envelope);
+  } catch (e) {
+    log.warn({ err: e, jobId: job.id }, "could not record the failure in the job");
+  }
+  report(definition, job.id ?? "", envelope, { type: "failed", step: "", error: err.message }, notifier);
+}

@@ -1,0 +1,59 @@
+import { chmod, mkdir, mkdtemp, stat, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { createLocalDirectories } from "../../src/adapters/local-directories.ts";
+import { DrbotError } from "../../src/core/errors.ts";
+
+const perms = { mode: 0o770, uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
+const store = createLocalDirectories();
+
+describe("local EFS directories", () => {
+  it("creates each missing level with the configured mode, and says which", async () => {
+    const root = await mkdtemp(join(tmpdir(), "drbot-efs-"));
+    const created = await store.ensureDirectory(root, ["v", "sales", "shipping", "dev", "data"], perms);
+    expect(created).toEqual([
+      join(root, "v"),
+      join(root, "v/sales"),
+      join(root, "v/sales/shipping"),
+      join(root, "v/sales/shipping/dev"),
+      join(root, "v/sales/shipping/dev/data"),
+    ]);
+    const s = await stat(join(root, "v/sales/shipping/dev/data"));
+    expect(s.mode & 0o7777).toBe(0o770);
+    expect(s.uid).toBe(perms.uid);
+  });
+
+  it("is harmless the second time and never touches existing directories", async () => {
+    const root = await mkdtemp(join(tmpdir(), "drbot-efs-"));
+    await mkdir(join(root, "v/sales"), { recursive: true });
+    await chmod(join(root, "v/sales"), 0o755);
+    await writeFile(join(root, "v/sales/keep.txt"), "tenant data");
+    const created = await store.ensureDirectory(root, ["v", "sales", "app"], perms);
+    expect(created).toEqual([join(root, "v/sales/app")]);
+    expect((await stat(join(root, "v/sales"))).mode & 0o7777).toBe(0o755);
+    expect(await store.ensureDirectory(root, ["v", "sales", "app"], perms)).toEqual([]);
+  });
+
+  it("explains a missing mount and a file in the way", async () => {
+    await expect(store.ensureDirectory("/nonexistent/efs", ["a"], perms)).rejects.toMatchObject({
+      kind: "not_found",
+      code: "efs.mount_missing",
+    });
+    const root = await mkdtemp(join(tmpdir(), "drbot-efs-"));
+    await writeFile(join(root, "a"), "x");
+    const err = await store.ensureDirectory(root, ["a", "b"], perms).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(DrbotError);
+    expect((err as DrbotError).message).toMatch(/exists and is not a directory/);
+  });
+
+  it("refuses a traversing segment even if one got this far", async () => {
+    const root = await mkdtemp(join(tmpdir(), "drbot-efs-"));
+    await expect(store.ensureDirectory(root, ["..", "etc"], perms)).rejects.toMatchObject({
+      code: "efs.unsafe_segment",
+    });
+    await expect(store.ensureDirectory(root, ["a/b"], perms)).rejects.toMatchObject({
+      code: "efs.unsafe_segment",
+    });
+  });
+});
