@@ -140,7 +140,8 @@ export async function runSteps<I, S, D>(
   envelope.startedAt ??= Date.now();
 
   for (const step of definition.steps) {
-    const record = (envelope.steps[step.name] ??= { status: "pending" });
+    envelope.steps[step.name] ??= { status: "pending" };
+    const record = envelope.steps[step.name] as StepRecord;
     if (record.status === "done" || record.status === "skipped") continue;
     const stepLog = log.child({ step: step.name });
     record.status = "running";
