@@ -34,7 +34,7 @@ export interface Origin {
 }
 
 /** Everything a job carries in its queue data: input, where to report, and its checkpoint. */
-export interface JobEnvelope<I = unknown, S = Record<string, unknown>> {
+export interface JobEnvelope<I = unknown, S = unknown> {
   kind: string;
   requestId: string;
   input: I;

@@ -296,7 +296,9 @@ describe("environment", () => {
   });
 
   it("lets a worker run without the signing secret, but not without the bot token", () => {
-    expect(readEnv({ GITHUB_TOKEN: "ghp_x123", SLACK_BOT_TOKEN: "xoxb-2" }, "worker").slack.signingSecret).toBeUndefined();
+    expect(
+      readEnv({ GITHUB_TOKEN: "ghp_x123", SLACK_BOT_TOKEN: "xoxb-2" }, "worker").slack.signingSecret,
+    ).toBeUndefined();
     expect(() => readEnv({ GITHUB_TOKEN: "ghp_x123" }, "worker")).toThrow(/SLACK_BOT_TOKEN: required/);
   });
 });

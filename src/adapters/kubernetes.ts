@@ -1,0 +1,365 @@
+// ClusterPort over @kubernetes/client-node. Writes are server-side apply with field manager
+// `drbot`; every failure comes back as a DrbotError that names the cluster, the object and what
+// to check, using the API server's own words where it gave any.
+import {
+  ApiException,
+  type Configuration,
+  createConfiguration,
+  KubeConfig,
+  type KubernetesObject,
+  KubernetesObjectApi,
+  type Middleware,
+  PatchStrategy,
+  ServerConfiguration,
+  VersionApi,
+} from "@kubernetes/client-node";
+import { DrbotError, type ErrorKind } from "../core/errors.ts";
+import type { ApplyOptions, ClusterPort, KubeKind, KubeObject } from "../core/ports/cluster.ts";
+
+export interface KubernetesClusterOptions {
+  /** The cluster's configured name, used in messages. */
+  name: string;
+  /** Kubeconfig file; when omitted, $KUBECONFIG, ~/.kube/config or the in-cluster service account. */
+  kubeconfig?: string;
+  /** Context to use instead of the kubeconfig's current-context. */
+  context?: string;
+  /** Deadline for each API request (default 30 s), so a hung API server cannot stall a job. */
+  timeoutMs?: number;
+}
+
+export const FIELD_MANAGER = "drbot";
+const PAGE_SIZE = 500;
+const USER_AGENT = "drbot";
+const DEFAULT_TIMEOUT_MS = 30_000;
+
+export function createKubernetesCluster(options: KubernetesClusterOptions): ClusterPort {
+  return new KubernetesCluster(options);
+}
+
+interface Clients {
+  objects: KubernetesObjectApi;
+  version: VersionApi;
+  server: string;
+}
+
+/** KubernetesObjectApi with our own middleware, still taking its default namespace from the context. */
+class ObjectApi extends KubernetesObjectApi {
+  constructor(configuration: Configuration, kc: KubeConfig) {
+    super(configuration);
+    this.setDefaultNamespace(kc);
+  }
+}
+
+class KubernetesCluster implements ClusterPort {
+  readonly name: string;
+  private readonly options: KubernetesClusterOptions;
+  private clients: Clients | undefined;
+
+  constructor(options: KubernetesClusterOptions) {
+    this.name = options.name;
+    this.options = options;
+  }
+
+  async version(): Promise<string> {
+    const { version } = this.connect();
+    try {
+      return (await version.getCode()).gitVersion;
+    } catch (err) {
+      throw this.translate(err, "read the server version of");
+    }
+  }
+
+  async ensureNamespace(name: string, labels?: Record<string, string>): Promise<"created" | "exists"> {
+    // Read first: the apply response cannot tell created from unchanged, and an existing namespace
+    // whose labels already match needs no write (nor the RBAC to patch namespaces).
+    const existing = await this.get("Namespace", name);
+    if (existing && (existing.status as { phase?: string } | undefined)?.phase === "Terminating") {
+      throw new DrbotError(
+        "conflict",
+        "kube.namespace_terminating",
+        `Namespace "${name}" on Kubernetes cluster "${this.name}" is being deleted, so nothing can be created in it.`,
+        { hint: "Wait until the deletion finishes (kubectl get namespace), then retry." },
+      );
+    }
+    const current = existing?.metadata.labels ?? {};
+    if (existing && Object.entries(labels ?? {}).every(([k, v]) => current[k] === v)) return "exists";
+    await this.apply({
+      apiVersion: "v1",
+      kind: "Namespace",
+      metadata: { name, ...(labels ? { labels } : {}) },
+    });
+    return existing ? "exists" : "created";
+  }
+
+  async apply(object: KubeObject, options: ApplyOptions = {}): Promise<KubeObject> {
+    const { objects } = this.connect();
+    try {
+      // The client fills in defaults (namespace, apiVersion) on the object it is given: hand it a copy.
+      const applied = await objects.patch(
+        structuredClone(object) as KubernetesObject,
+        undefined,
+        options.dryRun ? "All" : undefined,
+        FIELD_MANAGER,
+        options.force ? true : undefined,
+        PatchStrategy.ServerSideApply,
+      );
+      return toPlain(applied);
+    } catch (err) {
+      const verb = options.dryRun ? "dry-run apply" : "apply";
+      throw this.translate(
+        err,
+        `${verb} ${describe(object.kind, object.metadata.name, object.metadata.namespace)} on`,
+      );
+    }
+  }
+
+  async get(kind: KubeKind, name: string, namespace?: string): Promise<KubeObject | null> {
+    const { objects } = this.connect();
+    try {
+      return toPlain(await objects.read({ apiVersion: "v1", kind, metadata: { name, namespace } }));
+    } catch (err) {
+      if (err instanceof ApiException && err.code === 404) return null;
+      throw this.translate(err, `read ${describe(kind, name, namespace)} on`);
+    }
+  }
+
+  async list(kind: "PersistentVolume", labelSelector?: string): Promise<KubeObject[]> {
+    const { objects } = this.connect();
+    const out: KubeObject[] = [];
+    let token: string | undefined;
+    try {
+      do {
+        const page = await objects.list(
+          "v1",
+          kind,
+          undefined,
+          undefined,
+          undefined,
+          undefined,
+          undefined,
+          labelSelector,
+          PAGE_SIZE,
+          token,
+        );
+        // List items come without kind/apiVersion; put them back so each item stands alone.
+        for (const item of page.items) out.push(Object.assign({ apiVersion: "v1", kind }, toPlain(item)));
+        token = page.metadata?._continue || undefined;
+      } while (token);
+    } catch (err) {
+      const what = labelSelector ? `${kind}s matching "${labelSelector}"` : `${kind}s`;
+      throw this.translate(err, `list ${what} on`);
+    }
+    return out;
+  }
+
+  /** Loads the kubeconfig on first use, so a broken one fails the call that needs it, with a reason. */
+  private connect(): Clients {
+    if (this.clients) return this.clients;
+    const kc = new KubeConfig();
+    const source = this.options.kubeconfig ?? "the default kubeconfig";
+    try {
+      if (this.options.kubeconfig) kc.loadFromFile(this.options.kubeconfig);
+      else kc.loadFromDefault();
+    } catch (err) {
+      throw new DrbotError(
+        "invalid",
+        "kube.kubeconfig_unreadable",
+        `Kubernetes cluster "${this.name}": cannot load ${source}: ${errorText(err)}.`,
+        {
+          hint: "Check the kubeconfig path in the configuration and that the file is mounted and valid YAML.",
+          cause: err,
+        },
+      );
+    }
+    const context = this.options.context;
+    if (context) {
+      if (!kc.getContextObject(context)) {
+        const known = kc.getContexts().map((c) => c.name);
+        throw new DrbotError(
+          "invalid",
+          "kube.context_not_found",
+          `Kubernetes cluster "${this.name}": context "${context}" is not in ${source} (it has: ${known.join(", ") || "none"}).`,
+          { hint: "Fix cluster.context in the configuration or add the context to the kubeconfig." },
+        );
+      }
+      kc.setCurrentContext(context);
+    }
+    const cluster = kc.getCurrentCluster();
+    if (!cluster) {
+      throw new DrbotError(
+        "invalid",
+        "kube.no_cluster",
+        `Kubernetes cluster "${this.name}": ${source} has no usable current context (current-context: "${kc.getCurrentContext() ?? ""}").`,
+        { hint: "Set current-context in the kubeconfig or cluster.context in the configuration." },
+      );
+    }
+    const configuration = createConfiguration({
+      baseServer: new ServerConfiguration(cluster.server, {}),
+      authMethods: { default: kc },
+      promiseMiddleware: [requestDefaults(this.options.timeoutMs ?? DEFAULT_TIMEOUT_MS)],
+    });
+    this.clients = {
+      objects: new ObjectApi(configuration, kc),
+      version: new VersionApi(configuration),
+      server: safeOrigin(cluster.server),
+    };
+    return this.clients;
+  }
+
+  /** `action` reads as "<verb> <object> on", completed with the cluster's name. */
+  private translate(err: unknown, action: string): DrbotError {
+    if (err instanceof DrbotError) return err;
+    const on = `${action} Kubernetes cluster "${this.name}"`;
+    const fail = (kind: ErrorKind, code: string, message: string, hint?: string) =>
+      new DrbotError(kind, code, message, { cause: err, ...(hint ? { hint } : {}) });
+    if (err instanceof ApiException) {
+      const http = err.code as number;
+      const status = parseStatus(err.body);
+      const said = status.message ?? `HTTP ${http}`;
+      const rbac = `check the kubeconfig/RBAC for cluster ${this.name}`;
+      // KubernetesObjectApi resolves kinds through discovery first; a 404 there means no such API.
+      if (http === 404 && err.message.startsWith("Failed to fetch resource metadata")) {
+        return fail(
+          "invalid",
+          "kube.unknown_kind",
+          `Could not ${on}: the server does not serve that apiVersion (${said}).`,
+        );
+      }
+      if (http === 401) {
+        return fail(
+          "forbidden",
+          "kube.unauthorized",
+          `drbot's credentials were rejected (401 Unauthorized) trying to ${on}; ${rbac} (the token may be expired or revoked).`,
+        );
+      }
+      if (http === 403) {
+        return fail("forbidden", "kube.forbidden", `drbot is not allowed to ${on} (403: ${said}); ${rbac}.`);
+      }
+      if (http === 404) return fail("not_found", "kube.not_found", `Could not ${on}: ${said}.`);
+      if (http === 409 && status.causes.some((c) => c.reason === "FieldManagerConflict")) {
+        return fail(
+          "conflict",
+          "kube.apply_conflict",
+          `Could not ${on}: another field manager owns fields drbot applies. ${said}.`,
+          "Someone changed these fields outside drbot; find out who, then re-apply with force to take them over.",
+        );
+      }
+      if (http === 409) return fail("conflict", "kube.conflict", `Could not ${on}: ${said}.`);
+      if (http === 400 || http === 422) {
+        return fail(
+          "invalid",
+          http === 422 ? "kube.invalid" : "kube.bad_request",
+          `Could not ${on}: the API server rejected it: ${said}.`,
+          /immutable/.test(said)
+            ? "Fields the server calls immutable only change by deleting and recreating the object."
+            : "Fix the manifest (template or Git copy) and retry.",
+        );
+      }
+      if (http === 408 || http === 410 || http === 429 || http >= 500) {
+        return fail(
+          "transient",
+          http === 429 ? "kube.throttled" : "kube.server_error",
+          `Could not ${on}: the API server answered ${http}: ${said}.`,
+          "This is usually temporary; drbot retries it.",
+        );
+      }
+      return fail("internal", "kube.unexpected_status", `Could not ${on}: unexpected HTTP ${http}: ${said}.`);
+    }
+    const server = this.clients?.server ?? "its API server";
+    if (isTimeout(err)) {
+      const seconds = (this.options.timeoutMs ?? DEFAULT_TIMEOUT_MS) / 1000;
+      return fail(
+        "transient",
+        "kube.timeout",
+        `Could not ${on}: ${server} did not answer within ${seconds} s.`,
+      );
+    }
+    if (isNetworkError(err)) {
+      return fail(
+        "transient",
+        "kube.unreachable",
+        `Could not ${on}: cannot reach ${server} (${errorText(err)}).`,
+        "Check that the API server is up and reachable from drbot (network policy, VPN, DNS).",
+      );
+    }
+    if (err instanceof Error && err.message.startsWith("Unrecognized API version and kind")) {
+      return fail(
+        "invalid",
+        "kube.unknown_kind",
+        `Could not ${on}: the server does not serve this kind (${err.message}).`,
+      );
+    }
+    return fail("internal", "kube.unexpected", `Could not ${on}: ${errorText(err)}.`);
+  }
+}
+
+/** Sets a per-request deadline and names drbot as the client in the server's audit log. */
+function requestDefaults(timeoutMs: number): Middleware {
+  return {
+    pre: async (ctx) => {
+      ctx.setSignal(AbortSignal.timeout(timeoutMs));
+      ctx.setHeaderParam("User-Agent", USER_AGENT);
+      return ctx;
+    },
+    post: async (response) => response,
+  };
+}
+
+function describe(kind: string, name: string, namespace?: string): string {
+  return `${kind} "${namespace ? `${namespace}/` : ""}${name}"`;
+}
+
+interface StatusBody {
+  message?: string;
+  causes: { reason?: string }[];
+}
+
+/** The Status object the API server sends with errors (the client hands it over as raw text). */
+function parseStatus(body: unknown): StatusBody {
+  let parsed: unknown = body;
+  if (typeof body === "string") {
+    try {
+      parsed = JSON.parse(body);
+    } catch {
+      return { message: body.slice(0, 500) || undefined, causes: [] } as StatusBody;
+    }
+  }
+  const status = (parsed ?? {}) as { message?: unknown; details?: { causes?: unknown } };
+  return {
+    ...(typeof status.message === "string" && status.message ? { message: status.message } : {}),
+    causes: Array.isArray(status.details?.causes) ? (status.details.causes as { reason?: string }[]) : [],
+  };
+}
+
+/** Typed client models back to plain JSON, with timestamps as the server wrote them. */
+function toPlain(value: unknown): KubeObject {
+  return JSON.parse(
+    JSON.stringify(value, function (this: Record<string, unknown>, key: string, v: unknown) {
+      const raw = this[key];
+      return raw instanceof Date ? raw.toISOString().replace(/\.000Z$/, "Z") : v;
+    }),
+  ) as KubeObject;
+}
+
+function isTimeout(err: unknown): boolean {
+  return err instanceof Error && (err.name === "TimeoutError" || err.name === "AbortError");
+}
+
+function isNetworkError(err: unknown): boolean {
+  return err instanceof TypeError && /fetch failed/.test(err.message);
+}
+
+function errorText(err: unknown): string {
+  if (!(err instanceof Error)) return String(err);
+  const cause = err.cause as { code?: string; message?: string } | undefined;
+  return cause?.code ?? cause?.message ?? err.message;
+}
+
+/** Scheme, host and port only: a server URL may carry credentials in its userinfo. */
+function safeOrigin(server: string): string {
+  try {
+    return new URL(server).origin;
+  } catch {
+    return "its API server";
+  }
+}

@@ -1,0 +1,73 @@
+// drbot's one executable. Subcommands: serve | bot | worker | volume create | dr status | config check.
+
+import { configCheck } from "./cli/config-check.ts";
+import { VOLUME_CREATE_USAGE, volumeCreateCli } from "./cli/volume-create.ts";
+import { ConfigError } from "./core/config.ts";
+import { type Role, startService } from "./service.ts";
+
+const USAGE = `drbot — disaster-recoverable EFS volumes and regional failover, from Slack
+
+usage:
+  drbot serve                 Slack receiver, HTTP endpoints and workers in one process
+  drbot bot                   Slack receiver and HTTP endpoints only
+  drbot worker                workers only (still serving /healthz, /readyz, /metrics)
+  ${VOLUME_CREATE_USAGE.replace("usage: ", "")}
+  drbot config check          validate the configuration and probe every dependency
+
+environment: DRBOT_CONFIG (./drbot.yaml), SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET or SLACK_APP_TOKEN,
+SLACK_API_URL, REDIS_URL, PORT, GITHUB_TOKEN, AWS_REGION / AWS_* / AWS_ENDPOINT_URL_EFS, LOG_LEVEL`;
+
+async function main(argv: string[]): Promise<number> {
+  const [command, sub, ...rest] = argv;
+  const print = (line: string) => process.stdout.write(`${line}\n`);
+  switch (command) {
+    case "serve":
+    case "bot":
+    case "worker":
+      return runService(command);
+    case "volume":
+      if (sub === "create") return volumeCreateCli(rest, process.env, print);
+      break;
+    case "config":
+      if (sub === "check") return configCheck(process.env, print);
+      break;
+    case undefined:
+    case "help":
+    case "--help":
+    case "-h":
+      print(USAGE);
+      return 0;
+  }
+  process.stderr.write(`unknown command: ${argv.join(" ")}\n\n${USAGE}\n`);
+  return 2;
+}
+
+async function runService(role: Role): Promise<number> {
+  const service = await startService(role, process.env);
+  await new Promise<void>((resolve) => {
+    const shutdown = (signal: string) => {
+      service.log.info({ signal }, "signal received");
+      void service.stop().then(resolve);
+    };
+    process.once("SIGTERM", () => shutdown("SIGTERM"));
+    process.once("SIGINT", () => shutdown("SIGINT"));
+  });
+  return 0;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+    // Idle keep-alive sockets of the SDKs must not hold a finished command open.
+    setTimeout(() => process.exit(code), 200).unref();
+  },
+  (err: unknown) => {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`drbot: ${err.message}\n`);
+      process.exit(1);
+    }
+    process.stderr.write(`drbot: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exitCode = 1;
+    setTimeout(() => process.exit(1), 200).unref();
+  },
+);

@@ -1,0 +1,128 @@
+// `drbot volume create … [--follow]`: the same request as `/volume create`, from a CI pipeline.
+
+import { userInfo } from "node:os";
+import { parseArgs } from "node:util";
+import { Redis } from "ioredis";
+import { Authorizer } from "../core/authorize.ts";
+import { loadConfig } from "../core/config.ts";
+import { DrState } from "../core/dr-state.ts";
+import { readEnv } from "../core/env.ts";
+import { stepLogLine } from "../core/status-card.ts";
+import type { JobEnvelope } from "../core/steps.ts";
+import { createQueue, redisConnection } from "../jobs/queues.ts";
+import { admitVolumeRequest, checkVolumeInput, refuseUnauthorized } from "../jobs/volume-create/admit.ts";
+import { volumeCreateJob } from "../jobs/volume-create/index.ts";
+import { createAdapters } from "../wiring.ts";
+
+export const VOLUME_CREATE_USAGE =
+  "usage: drbot volume create --business-unit B --application A --namespace N --pvc P --size 10Gi [--follow]";
+
+export async function volumeCreateCli(
+  argv: string[],
+  env: NodeJS.ProcessEnv,
+  print: (line: string) => void,
+): Promise<number> {
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: {
+        "business-unit": { type: "string" },
+        application: { type: "string" },
+        namespace: { type: "string" },
+        pvc: { type: "string" },
+        size: { type: "string" },
+        follow: { type: "boolean", default: false },
+      },
+      strict: true,
+      allowPositionals: false,
+    }));
+  } catch (err) {
+    print(`${(err as Error).message}\n${VOLUME_CREATE_USAGE}`);
+    return 2;
+  }
+  const settings = readEnv(env, "cli");
+  const config = loadConfig(settings.configPath);
+  const input = checkVolumeInput(config, {
+    business_unit: values["business-unit"],
+    application: values.application,
+    namespace: values.namespace,
+    pvc_name: values.pvc,
+    pvc_size: values.size,
+  });
+  if (!input.ok) {
+    print(
+      input.reason
+        .replaceAll("`", "")
+        .replace(
+          "/volume create bu=sales app=shipping ns=shipping-dev pvc=data size=10Gi",
+          VOLUME_CREATE_USAGE,
+        ),
+    );
+    return 2;
+  }
+  const requester = { id: `cli:${env.USER ?? userInfo().username}` };
+  const connection = redisConnection(settings.redisUrl);
+  const redis = new Redis({ ...connection, maxRetriesPerRequest: 3 } as never);
+  const prefix = env.DRBOT_REDIS_PREFIX ?? "drbot";
+  const queue = createQueue("volume-create", connection, prefix);
+  const adapters = createAdapters(config, settings);
+  try {
+    const deps = {
+      config,
+      dr: new DrState(redis, prefix),
+      git: adapters.git,
+      clusters: adapters.clusters,
+      authorizer: new Authorizer(undefined),
+      queue,
+      chat: undefined,
+    };
+    const refusal = await refuseUnauthorized(deps, input.request, requester, undefined);
+    const admitted = refusal
+      ? { ok: false as const, reason: refusal }
+      : await admitVolumeRequest(deps, input.request, requester, undefined);
+    if (!admitted.ok) {
+      print(admitted.reason.replaceAll("`", ""));
+      return 1;
+    }
+    print(`queued ${admitted.volume} as request ${admitted.requestId} (job ${admitted.jobId})`);
+    if (!values.follow) return 0;
+    return await follow(queue, admitted.jobId, print);
+  } finally {
+    await queue.close();
+    adapters.close();
+    redis.disconnect();
+  }
+}
+
+/** Prints each step as it ends, until the job does; exit status 1 unless it succeeded. */
+async function follow(
+  queue: ReturnType<typeof createQueue>,
+  jobId: string,
+  print: (line: string) => void,
+): Promise<number> {
+  const printed = new Set<string>();
+  for (;;) {
+    const job = await queue.getJob(jobId);
+    if (!job) {
+      print(`job ${jobId} disappeared`);
+      return 1;
+    }
+    const envelope = job.data as JobEnvelope;
+    volumeCreateJob.steps.forEach((step, index) => {
+      const record = envelope.steps[step.name];
+      const key = `${step.name}:${record?.status}:${record?.detail ?? ""}`;
+      if (record && record.status !== "pending" && !printed.has(key)) {
+        printed.add(key);
+        print(stepLogLine(index, step.title, record).replace(/^:[a-z_]+: /, `[${record.status}] `));
+      }
+    });
+    if (envelope.outcome) {
+      const { state, reason } = envelope.outcome;
+      print(`${state}${reason ? `: ${reason}` : ""}`);
+      for (const line of envelope.summary ?? []) print(line.replace(/[*`]/g, ""));
+      return state === "succeeded" ? 0 : 1;
+    }
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}

@@ -1,0 +1,156 @@
+// `/volume create | list | help`. Input errors are answered in the acknowledgement itself;
+// checks that need Redis, Git or the cluster answer through the response URL right after.
+
+import type { App } from "@slack/bolt";
+import { errorMessage } from "../core/errors.ts";
+import { gitSiteDirectory, parseGitPath } from "../core/paths.ts";
+import type { RawVolumeRequest } from "../core/volume-request.ts";
+import { admitVolumeRequest, checkVolumeInput, refuseUnauthorized } from "../jobs/volume-create/admit.ts";
+import { parseArgs, VOLUME_KEYS } from "./args.ts";
+import { type BotDeps, ephemeral } from "./deps.ts";
+import { volumeModal } from "./volume-modal.ts";
+
+export const VOLUME_USAGE = [
+  "*`/volume` — static EFS volumes, recorded in Git*",
+  "• `/volume create bu=<business unit> app=<application> ns=<namespace> pvc=<claim name> size=<GiB>` — e.g. `/volume create bu=sales app=shipping ns=shipping-dev pvc=data size=10Gi`",
+  "  (long keys `business_unit`, `application`, `namespace`, `pvc_name`, `pvc_size` work too; size `10` or `10Gi`)",
+  "• `/volume create` — the same, in a form",
+  "• `/volume list [bu=…] [app=…]` — volumes recorded in Git for the active site",
+  "• `/volume help` — this text",
+].join("\n");
+
+const LIST_KEYS: Record<string, string> = {
+  bu: "business_unit",
+  business_unit: "business_unit",
+  app: "application",
+  application: "application",
+};
+
+export function registerVolumeCommand(app: App, deps: BotDeps): void {
+  app.command("/volume", async ({ command, ack, respond, client }) => {
+    const sub = command.text.trim().split(/\s+/)[0]?.toLowerCase() ?? "";
+    const requester = { id: command.user_id, name: command.user_name };
+    const count = (result: string) =>
+      deps.metrics.commands.inc({ command: `/volume ${sub || "help"}`, result });
+
+    if (sub === "" || sub === "help") {
+      await ack(ephemeral(VOLUME_USAGE));
+      return count("help");
+    }
+
+    if (sub === "list") {
+      const args = parseArgs(command.text, LIST_KEYS);
+      if (args.errors.length > 0) {
+        await ack(ephemeral(`${args.errors.join("\n")}\n\n${VOLUME_USAGE}`));
+        return count("refused");
+      }
+      await ack();
+      await respond(ephemeral(await listVolumes(deps, args.values.business_unit, args.values.application)));
+      return count("ok");
+    }
+
+    if (sub !== "create") {
+      await ack(ephemeral(`Unknown subcommand "${sub.slice(0, 40)}".\n\n${VOLUME_USAGE}`));
+      return count("refused");
+    }
+
+    const args = parseArgs(command.text, VOLUME_KEYS);
+    if (args.errors.length === 0 && Object.keys(args.values).length === 0) {
+      // No arguments: a form. The trigger id is only valid for 3 s, so open it before anything else.
+      await ack();
+      try {
+        await client.views.open({
+          trigger_id: command.trigger_id,
+          view: volumeModal(deps.config, command.channel_id),
+        });
+        count("modal");
+      } catch (err) {
+        await respond(
+          ephemeral(
+            `The form could not be opened (${errorMessage(err)}). Use the one-line form instead:\n${VOLUME_USAGE}`,
+          ),
+        );
+        count("error");
+      }
+      return;
+    }
+    if (args.errors.length > 0) {
+      await ack(
+        ephemeral(
+          `The volume request was not understood: ${args.errors.join(" ")} Nothing was created.\n\n${VOLUME_USAGE}`,
+        ),
+      );
+      return count("refused");
+    }
+    const input = checkVolumeInput(deps.config, args.values as RawVolumeRequest);
+    if (!input.ok) {
+      await ack(ephemeral(input.reason));
+      return count("refused");
+    }
+    const { request } = input;
+    await ack(
+      ephemeral(
+        `Checking your request for volume ${request.businessUnit}.${request.application}.${request.namespace}.${request.pvcName}…`,
+      ),
+    );
+    try {
+      const refusal = await refuseUnauthorized(deps, request, requester, command.channel_id);
+      if (refusal) {
+        await respond(ephemeral(refusal));
+        return count("refused");
+      }
+      const admitted = await admitVolumeRequest(
+        { ...deps, queue: deps.queues["volume-create"] },
+        request,
+        requester,
+        command.channel_id,
+      );
+      if (!admitted.ok) {
+        await respond(ephemeral(admitted.reason));
+        return count("refused");
+      }
+      await respond(
+        ephemeral(
+          `Accepted: volume ${admitted.volume} is queued as request \`${admitted.requestId}\`. Its status card in this channel shows each step.`,
+        ),
+      );
+      count("accepted");
+    } catch (err) {
+      deps.log.error({ err }, "volume request failed");
+      await respond(
+        ephemeral(
+          `drbot could not take the request: ${errorMessage(err)}. Nothing was created; try again, and tell the platform team if it persists.`,
+        ),
+      );
+      count("error");
+    }
+  });
+}
+
+async function listVolumes(deps: BotDeps, bu?: string, application?: string): Promise<string> {
+  const site = (await deps.dr.activeSite()).site;
+  let entries: Array<{ path: string }>;
+  try {
+    entries = await deps.git.listFiles(gitSiteDirectory(deps.config.git.directory, site));
+  } catch (err) {
+    return `The volume list could not be read from Git: ${errorMessage(err)}. Try again in a minute.`;
+  }
+  const volumes = entries
+    .map((e) => parseGitPath(deps.config.git.directory, e.path))
+    .filter((v): v is NonNullable<typeof v> => v !== null)
+    .filter((v) => (!bu || v.businessUnit === bu) && (!application || v.application === application))
+    .map(
+      (v) =>
+        `• \`${v.businessUnit}.${v.application}.${v.namespace}.${v.pvcName}\` — PVC \`${v.pvcName}\` in \`${v.namespace}\``,
+    )
+    .sort();
+  const filter = [bu && `bu=${bu}`, application && `app=${application}`].filter(Boolean).join(" ");
+  if (volumes.length === 0)
+    return `No volumes recorded for the ${site} site${filter ? ` matching ${filter}` : ""}.`;
+  const shown = volumes.slice(0, 100);
+  const more =
+    volumes.length > shown.length
+      ? `\n…and ${volumes.length - shown.length} more; narrow with bu= or app=.`
+      : "";
+  return `*${volumes.length} volume${volumes.length === 1 ? "" : "s"} on the ${site} site${filter ? ` (${filter})` : ""}*, from Git:\n${shown.join("\n")}${more}`;
+}

@@ -1,0 +1,84 @@
+// The composition root: turns configuration and environment into adapters behind the ports.
+// The only module that knows which SDK stands behind which port.
+
+import { createEfsAdapter } from "./adapters/efs.ts";
+import { createGitHubRepository } from "./adapters/github.ts";
+import { createKubernetesCluster } from "./adapters/kubernetes.ts";
+import { createLocalDirectories } from "./adapters/local-directories.ts";
+import { createSlackChat, slackRetry } from "./adapters/slack.ts";
+import { type Config, ConfigError } from "./core/config.ts";
+import type { EnvSettings } from "./core/env.ts";
+import type { Logger } from "./core/logger.ts";
+import type { SiteName } from "./core/paths.ts";
+import type { ChatPort } from "./core/ports/chat.ts";
+import type { ClusterPort } from "./core/ports/cluster.ts";
+import type { DirectoryStore } from "./core/ports/directories.ts";
+import type { EfsPort } from "./core/ports/efs.ts";
+import type { GitPort } from "./core/ports/git.ts";
+
+export interface Adapters {
+  efs: EfsPort;
+  clusters: Record<SiteName, ClusterPort>;
+  git: GitPort;
+  /** For commands and probes: a few quick retries. Undefined without SLACK_BOT_TOKEN. */
+  chat: ChatPort | undefined;
+  /** For job progress: fails fast on 429 so the notifier backs off instead of blocking. */
+  progressChat: ChatPort | undefined;
+  directories: DirectoryStore;
+  close(): void;
+}
+
+export interface AdapterOverrides {
+  /** Tests and benchmarks: GitHub's one-second spacing of writes, off. */
+  paceGitWrites?: boolean;
+}
+
+export function createAdapters(
+  config: Config,
+  env: EnvSettings,
+  log?: Logger,
+  overrides: AdapterOverrides = {},
+): Adapters {
+  const efs = createEfsAdapter();
+  const clusters = {
+    primary: createKubernetesCluster(config.sites.primary.cluster),
+    secondary: createKubernetesCluster(config.sites.secondary.cluster),
+  };
+  if (env.github?.kind === "app") {
+    throw new ConfigError("the environment", [
+      "GITHUB_APP_ID: GitHub App authentication is not supported yet; set GITHUB_TOKEN (a fine-grained token with contents:write on the repository)",
+    ]);
+  }
+  const git = createGitHubRepository({
+    apiUrl: config.git.apiUrl,
+    owner: config.git.owner,
+    repo: config.git.repo,
+    branch: config.git.branch,
+    auth: env.github?.token ?? "",
+    ...(overrides.paceGitWrites === undefined ? {} : { paceWrites: overrides.paceGitWrites }),
+  });
+  const token = env.slack.botToken;
+  const slackBase = {
+    ...(env.slack.apiUrl ? { apiUrl: env.slack.apiUrl } : {}),
+    ...(log ? { logger: log } : {}),
+  };
+  const chat = token ? createSlackChat({ token, ...slackBase, timeoutMs: 10_000 }) : undefined;
+  const progressChat = token
+    ? createSlackChat({
+        token,
+        ...slackBase,
+        retryConfig: slackRetry.brief,
+        failFastOnRateLimit: true,
+        timeoutMs: 10_000,
+      })
+    : undefined;
+  return {
+    efs,
+    clusters,
+    git,
+    chat,
+    progressChat,
+    directories: createLocalDirectories(),
+    close: () => efs.close(),
+  };
+}

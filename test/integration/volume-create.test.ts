@@ -1,0 +1,87 @@
+import { stat } from "node:fs/promises";
+import { join } from "node:path";
+import { afterEach, beforeEach, describe, expect, inject, it } from "vitest";
+import { parseManifests } from "../../src/core/manifests.ts";
+import { CHANNEL, createWorld, USERS, type World } from "../support/world.ts";
+
+const GIT_PATH = "PV-PVCs/primary/sales/rosa-primary/shipping/shipping-dev/pv-pvc_data.yaml";
+const PV = "sales.shipping.shipping-dev.data";
+
+describe("/volume create, end to end", () => {
+  let world: World;
+  beforeEach(async () => {
+    world = await createWorld(inject("redisUrl"));
+    await world.start();
+  });
+  afterEach(async () => {
+    await world?.close();
+  });
+
+  it("creates exactly the directory, objects and Git file of the contract, and says so in the channel", async () => {
+    const started = Date.now();
+    const res = await world.slash("create bu=sales app=shipping ns=shipping-dev pvc=data size=10Gi");
+    expect(res.status).toBe(200);
+    expect(res.elapsedMs).toBeLessThan(3000);
+
+    const card = await world.until("the card to say succeeded", () =>
+      world.cards().find((m) => /succeeded/.test(m.text)),
+    );
+    const took = Date.now() - started;
+    expect(card.text).toContain(`Volume ${PV} (10Gi) for <@${USERS.requester}>: succeeded`);
+
+    // EFS directory with the configured mode.
+    const dir = join(world.mounts.primary, "k8s-static-volumes/sales/shipping/shipping-dev/data");
+    expect(((await stat(dir)).mode & 0o7777).toString(8)).toBe("770");
+
+    // PV and PVC on the primary cluster, bound both ways.
+    const pv = world.kube.primary.object("PersistentVolume", PV);
+    const pvc = world.kube.primary.object("PersistentVolumeClaim", "data", "shipping-dev");
+    expect(pv?.spec).toMatchObject({
+      persistentVolumeReclaimPolicy: "Retain",
+      storageClassName: "",
+      nfs: {
+        server: "fs-0aaa1111.efs.us-east-1.amazonaws.com",
+        path: "/k8s-static-volumes/sales/shipping/shipping-dev/data",
+      },
+      claimRef: { name: "data", namespace: "shipping-dev" },
+    });
+    expect(pvc?.spec).toMatchObject({ volumeName: PV, storageClassName: "" });
+    expect(pvc?.status).toMatchObject({ phase: "Bound" });
+    expect(world.kube.primary.object("Namespace", "shipping-dev")).toBeDefined();
+    expect(world.kube.primary.objects("PersistentVolume")).toHaveLength(1);
+    expect(world.kube.secondary.objects("PersistentVolume")).toHaveLength(0);
+
+    // One commit with both documents at the contract path.
+    const file = await world.github.readFile(GIT_PATH);
+    expect(file).not.toBeNull();
+    expect(parseManifests(file as string).map((o) => o.kind)).toEqual([
+      "PersistentVolume",
+      "PersistentVolumeClaim",
+    ]);
+    const commits = await world.github.commits();
+    expect(commits).toHaveLength(2); // the initial commit and ours
+    expect(commits[0]?.message).toMatch(
+      new RegExp(`^Add volume ${PV.replaceAll(".", "\\.")} \\(10Gi\\) on primary`),
+    );
+    expect(commits[0]?.message).toContain(
+      `Requested-by: ${USERS.requester.toLowerCase()} (${USERS.requester})`,
+    );
+
+    // One status card, a thread reply per step, and the final summary.
+    expect(world.cards()).toHaveLength(1);
+    const replies = world.slack.replies(CHANNEL, card.ts);
+    expect(replies.map((r) => r.text.replace(/^:[a-z_]+: /, "").split(" ")[0])).toEqual([
+      "1.",
+      "2.",
+      "3.",
+      "4.",
+      "5.",
+      "6.",
+      "7.",
+    ]);
+    expect(JSON.stringify(card.blocks)).toContain("pv-pvc_data.yaml");
+    console.info(
+      `volume create: command to succeeded in ${took} ms; Slack calls: ${JSON.stringify(world.slack.http.requests.length)}`,
+    );
+  });
+});

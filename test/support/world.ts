@@ -1,0 +1,216 @@
+// A whole drbot world for integration tests: every outside system as a wire-faithful fake, a
+// configuration pointing at them, and drbot itself started in-process on a free port against the
+// run's real Redis with a random key prefix.
+
+import { randomBytes } from "node:crypto";
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Writable } from "node:stream";
+import { Redis } from "ioredis";
+import { parse, stringify } from "yaml";
+import { type Role, type Service, type ServiceOptions, startService } from "../../src/service.ts";
+import { type FakeEfs, startFakeEfs } from "../fakes/efs.ts";
+import { type FakeGitHub, startFakeGitHub } from "../fakes/github.ts";
+import { type FakeKube, startFakeKube } from "../fakes/kube.ts";
+import { type FakeSlack, startFakeSlack } from "../fakes/slack.ts";
+
+export const USERS = {
+  requester: "U0REQ1",
+  groupRequester: "U0REQ2",
+  stranger: "U0NOPE",
+  approver1: "U0APR1",
+  approver2: "U0APR2",
+  sre: "U0SRE1",
+  incident: "U0INC1",
+} as const;
+export const CHANNEL = "C0DRBOT";
+export const FS = { primary: "fs-0aaa1111", secondary: "fs-0bbb2222" } as const;
+
+const BOT_TOKEN = "xoxb-test-bot-token-0001";
+const SIGNING_SECRET = "test-signing-secret-0001";
+const GITHUB_TOKEN = "ghp_testtoken0000000000000000000001";
+
+export interface WorldOptions {
+  configure?: (config: Record<string, any>) => void;
+  replicationLagSeconds?: number;
+}
+
+export class World {
+  readonly dir: string;
+  readonly slack: FakeSlack;
+  readonly efs: FakeEfs;
+  readonly kube: { primary: FakeKube; secondary: FakeKube };
+  readonly github: FakeGitHub;
+  readonly redisUrl: string;
+  readonly prefix: string;
+  readonly env: Record<string, string>;
+  readonly mounts: { primary: string; secondary: string };
+  readonly logs: string[] = [];
+  readonly services: Service[] = [];
+  readonly secrets = [BOT_TOKEN, SIGNING_SECRET, GITHUB_TOKEN];
+  redis: Redis;
+
+  constructor(fields: Omit<World, "logs" | "services" | "secrets" | "redis" | keyof WorldMethods>) {
+    Object.assign(this, fields);
+    this.dir = fields.dir;
+    this.slack = fields.slack;
+    this.efs = fields.efs;
+    this.kube = fields.kube;
+    this.github = fields.github;
+    this.redisUrl = fields.redisUrl;
+    this.prefix = fields.prefix;
+    this.env = fields.env;
+    this.mounts = fields.mounts;
+    this.redis = new Redis(this.redisUrl);
+  }
+
+  get service(): Service {
+    const s = this.services[0];
+    if (!s) throw new Error("no drbot service started");
+    return s;
+  }
+
+  get receiverUrl(): string {
+    return `${this.service.url}/slack/events`;
+  }
+
+  async start(role: Role = "serve", options: ServiceOptions = {}): Promise<Service> {
+    const logs = this.logs;
+    const destination = new Writable({
+      write(chunk, _enc, done) {
+        logs.push(chunk.toString());
+        done();
+      },
+    });
+    const service = await startService(role, this.env, {
+      redisPrefix: this.prefix,
+      timing: { pollMs: 20, bindTimeoutMs: 5_000 },
+      worker: { lockDurationMs: 5_000, stalledIntervalMs: 1_000 },
+      notifier: { minIntervalMs: 50, retryDelayMs: 200 },
+      adapters: { paceGitWrites: false },
+      logDestination: destination,
+      ...options,
+    });
+    this.services.push(service);
+    return service;
+  }
+
+  slash(text: string, user: string = USERS.requester, command = "/volume", channel = CHANNEL) {
+    return this.slack.sendSlashCommand(this.receiverUrl, {
+      command,
+      text,
+      user_id: user,
+      channel_id: channel,
+      user_name: user.toLowerCase(),
+    });
+  }
+
+  /** Waits until `check` returns a value, polling; fails with `what` after `timeoutMs`. */
+  async until<T>(
+    what: string,
+    check: () => T | undefined | Promise<T | undefined>,
+    timeoutMs = 15_000,
+  ): Promise<T> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const value = await check();
+      if (value !== undefined && value !== false) return value;
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+      await new Promise((r) => setTimeout(r, 25));
+    }
+  }
+
+  /** Channel messages that are status cards (not thread replies). */
+  cards() {
+    return this.slack.messages(CHANNEL).filter((m) => !m.threadTs);
+  }
+
+  async close(): Promise<void> {
+    for (const s of this.services.splice(0)) await s.stop();
+    await Promise.all([
+      this.slack.close(),
+      this.efs.close(),
+      this.kube.primary.close(),
+      this.kube.secondary.close(),
+      this.github.close(),
+    ]);
+    const keys = await this.redis.keys(`${this.prefix}:*`);
+    if (keys.length > 0) await this.redis.del(...keys);
+    this.redis.disconnect();
+    await rm(this.dir, { recursive: true, force: true });
+  }
+}
+
+type WorldMethods = Pick<World, "service" | "receiverUrl" | "start" | "slash" | "until" | "cards" | "close">;
+
+export async function createWorld(redisUrl: string, options: WorldOptions = {}): Promise<World> {
+  const dir = await mkdtemp(join(tmpdir(), "drbot-world-"));
+  const [slack, efs, primary, secondary, github] = await Promise.all([
+    startFakeSlack({
+      botToken: BOT_TOKEN,
+      signingSecret: SIGNING_SECRET,
+      usergroups: { S0SALES: [USERS.groupRequester], S0SRE: [USERS.sre], S0INCIDENT: [USERS.incident] },
+    }),
+    startFakeEfs(),
+    startFakeKube({ contextName: "primary", bindDelayMs: 5 }),
+    startFakeKube({ contextName: "secondary", bindDelayMs: 5 }),
+    startFakeGitHub({ owner: "acme", repo: "dr-volumes", token: GITHUB_TOKEN }),
+  ]);
+  efs.addFileSystem({ region: "us-east-1", id: FS.primary, mountTargets: 2 });
+  efs.addFileSystem({
+    region: "us-west-2",
+    id: FS.secondary,
+    mountTargets: 2,
+    overwriteProtection: "DISABLED",
+  });
+  efs.addReplication({
+    sourceFileSystemId: FS.primary,
+    destinationFileSystemId: FS.secondary,
+    lastReplicatedTimestamp: new Date(Date.now() - (options.replicationLagSeconds ?? 42) * 1000),
+  });
+
+  const mounts = { primary: join(dir, "efs-primary"), secondary: join(dir, "efs-secondary") };
+  await Promise.all([mkdir(mounts.primary), mkdir(mounts.secondary)]);
+  const config = parse(await readFile(new URL("../../drbot.example.yaml", import.meta.url), "utf8"));
+  config.sites.primary.cluster.kubeconfig = await primary.writeKubeconfig(dir);
+  config.sites.secondary.cluster.kubeconfig = await secondary.writeKubeconfig(dir);
+  config.sites.primary.efs.mountPath = mounts.primary;
+  config.sites.secondary.efs.mountPath = mounts.secondary;
+  config.git.apiUrl = github.apiUrl;
+  config.volumes.directory.uid = process.getuid?.() ?? 0;
+  config.volumes.directory.gid = process.getgid?.() ?? 0;
+  options.configure?.(config);
+  const configPath = join(dir, "drbot.yaml");
+  await writeFile(configPath, stringify(config));
+
+  // The AWS SDK reads its endpoint and credentials from the process environment.
+  Object.assign(process.env, {
+    AWS_ENDPOINT_URL_EFS: efs.url,
+    AWS_ACCESS_KEY_ID: "AKIDTESTFAKE",
+    AWS_SECRET_ACCESS_KEY: "fake-secret-access-key",
+    AWS_REGION: "us-east-1",
+  });
+  const env = {
+    DRBOT_CONFIG: configPath,
+    SLACK_BOT_TOKEN: BOT_TOKEN,
+    SLACK_SIGNING_SECRET: SIGNING_SECRET,
+    SLACK_API_URL: slack.apiUrl,
+    REDIS_URL: redisUrl,
+    PORT: "0",
+    GITHUB_TOKEN,
+    LOG_LEVEL: "debug",
+    AWS_ENDPOINT_URL_EFS: efs.url,
+  };
+  return new World({
+    dir,
+    slack,
+    efs,
+    kube: { primary, secondary },
+    github,
+    redisUrl,
+    prefix: `t${randomBytes(4).toString("hex")}`,
+    env,
+    mounts,
+  });
+}
