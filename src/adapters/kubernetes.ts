@@ -297,12 +297,29 @@ class KubernetesCluster implements ClusterPort {
 function requestDefaults(timeoutMs: number): Middleware {
   return {
     pre: async (ctx) => {
-      ctx.setSignal(AbortSignal.timeout(timeoutMs));
+      ctx.setSignal(deadline(timeoutMs));
       ctx.setHeaderParam("User-Agent", USER_AGENT);
       return ctx;
     },
     post: async (response) => response,
   };
+}
+
+class RequestTimeout extends Error {
+  constructor(ms: number) {
+    super(`no answer within ${ms} ms`);
+    this.name = "RequestTimeout";
+  }
+}
+
+/**
+ * Like AbortSignal.timeout, but fetch rejects with a plain Error: client-node rewrites the message
+ * of errors raised during discovery, and assigning to a DOMException's message throws a TypeError.
+ */
+function deadline(ms: number): AbortSignal {
+  const controller = new AbortController();
+  setTimeout(() => controller.abort(new RequestTimeout(ms)), ms).unref();
+  return controller.signal;
 }
 
 function describe(kind: string, name: string, namespace?: string): string {
@@ -321,7 +338,9 @@ function parseStatus(body: unknown): StatusBody {
     try {
       parsed = JSON.parse(body);
     } catch {
-      return { message: body.slice(0, 500) || undefined, causes: [] } as StatusBody;
+      // Not a Status: a proxy or load balancer answered. Keep a bounded excerpt.
+      const text = body.trim().slice(0, 500);
+      return text ? { message: text, causes: [] } : { causes: [] };
     }
   }
   const status = (parsed ?? {}) as { message?: unknown; details?: { causes?: unknown } };
@@ -342,7 +361,7 @@ function toPlain(value: unknown): KubeObject {
 }
 
 function isTimeout(err: unknown): boolean {
-  return err instanceof Error && (err.name === "TimeoutError" || err.name === "AbortError");
+  return err instanceof RequestTimeout || (err instanceof Error && err.name === "TimeoutError");
 }
 
 function isNetworkError(err: unknown): boolean {

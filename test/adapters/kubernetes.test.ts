@@ -270,6 +270,12 @@ describe("kubernetes adapter: connection and errors", () => {
       times: 1,
     });
     expect(await rejection(impatient.version())).toMatchObject({ kind: "transient", code: "kube.timeout" });
+    // The first object request goes through discovery, where the client rewrites error messages.
+    kube.injectFault({ path: "/api/v1", reply: { status: 200, body: {} }, delayMs: 1000, times: 1 });
+    expect(await rejection(impatient.get("PersistentVolume", VOLUME))).toMatchObject({
+      kind: "transient",
+      code: "kube.timeout",
+    });
   });
 
   it("calls an API server that is down transient", async () => {

@@ -305,6 +305,29 @@ describe("kube fake: validation", () => {
     const { code, status } = await failure(objects.replace(stale));
     expect(code).toBe(409);
     expect(status.reason).toBe("Conflict");
+
+    const current = kube.object("PersistentVolume", "vol-a");
+    const replaced: KubernetesObject = await objects.replace(
+      {
+        ...pv("vol-a", { labels: { a: "c" } }),
+        metadata: { name: "vol-a", resourceVersion: current?.metadata.resourceVersion, labels: { a: "c" } },
+      },
+      undefined,
+      undefined,
+      "kubectl-replace",
+    );
+    expect(replaced.metadata?.labels).toEqual({ a: "c" });
+    expect(replaced.metadata?.uid).toBe(current?.metadata.uid);
+    expect(Number(replaced.metadata?.resourceVersion)).toBeGreaterThan(
+      Number(current?.metadata.resourceVersion),
+    );
+    expect(kube.requestsFor("PersistentVolume", "vol-a").map((r) => r.method)).toEqual([
+      "POST",
+      "POST",
+      "PATCH",
+      "PUT",
+      "PUT",
+    ]);
   });
 });
 
@@ -361,6 +384,36 @@ describe("kube fake: PV controller", () => {
       "kube-controller-manager/",
       "kube-controller-manager/status",
     ]);
+  });
+
+  it("matches a claim without volumeName to the smallest fitting volume, and releases it on delete", async () => {
+    await apply(pv("vol-big"));
+    const small = pv("vol-small");
+    small.spec.capacity.storage = "5Gi";
+    await apply(small);
+    const tiny = pv("vol-tiny");
+    tiny.spec.capacity.storage = "1Gi";
+    await apply(tiny);
+    kube.reconcile();
+    await apply(pvc("default", "data", undefined, "4Gi"));
+    const claim = await eventually(
+      () => kube.object("PersistentVolumeClaim", "data", "default"),
+      (o) => o?.status?.phase === "Bound",
+    );
+    expect(claim?.spec?.volumeName).toBe("vol-small");
+    expect(claim?.status?.capacity).toEqual({ storage: "5Gi" });
+    expect(claim?.metadata.annotations).toEqual({
+      [ANN_BIND_COMPLETED]: "yes",
+      [ANN_BOUND_BY_CONTROLLER]: "yes",
+    });
+
+    await objects.delete(pvc("default", "data"));
+    const released = await eventually(
+      () => kube.object("PersistentVolume", "vol-small"),
+      (o) => o?.status?.phase === "Released",
+    );
+    expect(released?.status?.phase).toBe("Released");
+    expect(kube.object("PersistentVolume", "vol-big")?.status?.phase).toBe("Available");
   });
 
   it("keeps claims Pending while binding is held, globally or per claim", async () => {

@@ -13,7 +13,7 @@ import { type Role, type Service, type ServiceOptions, startService } from "../.
 import { type FakeEfs, startFakeEfs } from "../fakes/efs.ts";
 import { type FakeGitHub, startFakeGitHub } from "../fakes/github.ts";
 import { type FakeKube, startFakeKube } from "../fakes/kube.ts";
-import { type FakeSlack, startFakeSlack } from "../fakes/slack.ts";
+import { type FakeSlack, type SendResult, startFakeSlack } from "../fakes/slack.ts";
 
 export const USERS = {
   requester: "U0REQ1",
@@ -106,6 +106,19 @@ export class World {
     });
   }
 
+  /**
+   * The answer the user finally reads for a command: the acknowledgement itself, or (after a
+   * "Checking…" acknowledgement) the ephemeral reply through its response URL.
+   */
+  async answer(res: SendResult): Promise<string> {
+    const ack = (res.json as { text?: string } | undefined)?.text ?? "";
+    if (ack && !ack.startsWith("Checking")) return ack;
+    const post = await this.until("a reply through the response URL", () =>
+      this.slack.responses.find((r) => r.url === res.responseUrl),
+    );
+    return post.text;
+  }
+
   /** Waits until `check` returns a value, polling; fails with `what` after `timeoutMs`. */
   async until<T>(
     what: string,
@@ -119,6 +132,31 @@ export class World {
       if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
       await new Promise((r) => setTimeout(r, 25));
     }
+  }
+
+  /** Everything drbot could have created anywhere, to prove a refusal changed nothing. */
+  async snapshot() {
+    const { readdir } = await import("node:fs/promises");
+    const walk = async (dir: string): Promise<string[]> => {
+      const out: string[] = [];
+      for (const e of await readdir(dir, { withFileTypes: true })) {
+        const p = join(dir, e.name);
+        out.push(p, ...(e.isDirectory() ? await walk(p) : []));
+      }
+      return out;
+    };
+    const objects = (k: FakeKube) =>
+      (["Namespace", "PersistentVolume", "PersistentVolumeClaim"] as const).flatMap((kind) =>
+        k.objects(kind).map((o) => `${kind}/${o.metadata.namespace ?? ""}/${o.metadata.name}`),
+      );
+    return {
+      directories: [...(await walk(this.mounts.primary)), ...(await walk(this.mounts.secondary))].sort(),
+      primary: objects(this.kube.primary).sort(),
+      secondary: objects(this.kube.secondary).sort(),
+      commits: (await this.github.commits()).map((c) => c.sha),
+      cards: this.cards().length,
+      jobs: await this.redis.keys(`${this.prefix}:volume-create:volume-create.*`),
+    };
   }
 
   /** Channel messages that are status cards (not thread replies). */
@@ -142,7 +180,10 @@ export class World {
   }
 }
 
-type WorldMethods = Pick<World, "service" | "receiverUrl" | "start" | "slash" | "until" | "cards" | "close">;
+type WorldMethods = Pick<
+  World,
+  "service" | "receiverUrl" | "start" | "slash" | "answer" | "until" | "cards" | "close" | "snapshot"
+>;
 
 export async function createWorld(redisUrl: string, options: WorldOptions = {}): Promise<World> {
   const dir = await mkdtemp(join(tmpdir(), "drbot-world-"));
