@@ -1048,14 +1048,13 @@ export class FakeKube {
     this.gitVersion = options.gitVersion ?? "v1.31.2";
     this.contextName = options.contextName ?? "fake";
     this.http = new FakeHttpServer("kube", (req) => this.handle(req));
+    // The namespaces every cluster starts with.
+    const ctx = { manager: "kube-apiserver", dryRun: false };
     for (const name of ["default", "kube-system", "kube-public", "kube-node-lease"]) {
       this.createObject(
         resourceOf("Namespace"),
         { apiVersion: "v1", kind: "Namespace", metadata: { name } },
-        {
-          manager: "kube-apiserver",
-          dryRun: false,
-        },
+        ctx,
       );
     }
   }
@@ -1083,6 +1082,7 @@ export class FakeKube {
     return stringifyYaml({
       apiVersion: "v1",
       kind: "Config",
+      // client-node refuses a plain-http server unless TLS verification is explicitly skipped.
       clusters: [{ name, cluster: { server: this.url, "insecure-skip-tls-verify": true } }],
       users: [{ name: user, user: { token: options.token ?? this.token } }],
       contexts: [

@@ -85,3 +85,67 @@ describe("/volume create, end to end", () => {
     );
   });
 });
+
+describe("/volume create under concurrency", () => {
+  let world: World;
+  beforeEach(async () => {
+    world = await createWorld(inject("redisUrl"));
+    await world.start();
+  });
+  afterEach(async () => {
+    await world?.close();
+  });
+
+  it("turns a double submit into one job, one card and one commit", async () => {
+    const text = "create bu=sales app=shipping ns=shipping-dev pvc=data size=10Gi";
+    const [a, b, c] = await Promise.all([world.slash(text), world.slash(text), world.slash(text, USERS.groupRequester)]);
+    const answers = await Promise.all([a, b, c].map((r) => world.answer(r)));
+    expect(answers.filter((t) => t.startsWith("Accepted"))).toHaveLength(1);
+    for (const refused of answers.filter((t) => !t.startsWith("Accepted"))) {
+      expect(refused).toMatch(/being requested right now|already being created/);
+    }
+    await world.until("success", () => world.cards().find((m) => /succeeded/.test(m.text)));
+    expect(world.cards()).toHaveLength(1);
+    expect(await world.github.commits()).toHaveLength(2);
+    expect(world.kube.primary.applyCount("PersistentVolume", PV)).toBe(1);
+  });
+
+  it("refuses a request for a volume that now exists", async () => {
+    const text = "create bu=sales app=shipping ns=shipping-dev pvc=data size=10Gi";
+    await world.answer(await world.slash(text));
+    await world.until("success", () => world.cards().find((m) => /succeeded/.test(m.text)));
+    const again = await world.answer(await world.slash(text));
+    expect(again).toMatch(`Volume ${PV} was not requested: it is already recorded in Git at ${GIT_PATH}`);
+    expect(world.cards()).toHaveLength(1);
+    expect(await world.github.commits()).toHaveLength(2);
+  });
+
+  it("creates 10 different volumes in parallel without losing or duplicating anything", async () => {
+    const names = Array.from({ length: 10 }, (_, i) => `vol-${i}`);
+    const answers = await Promise.all(
+      names.map(async (pvc, i) =>
+        world.answer(await world.slash(`create bu=sales app=app${i % 3} ns=ns-${i % 4} pvc=${pvc} size=${i + 1}`)),
+      ),
+    );
+    expect(answers.every((a) => a.startsWith("Accepted"))).toBe(true);
+    await world.until("ten successes", () => world.cards().filter((m) => /succeeded/.test(m.text)).length === 10 || undefined, 30_000);
+    const commits = await world.github.commits();
+    expect(commits).toHaveLength(11);
+    const files = await world.github.listFiles("PV-PVCs/primary");
+    expect(files).toHaveLength(10);
+    expect(world.kube.primary.objects("PersistentVolume")).toHaveLength(10);
+    for (const pv of world.kube.primary.objects("PersistentVolume")) {
+      expect(world.kube.primary.applyCount("PersistentVolume", pv.metadata.name)).toBe(1);
+    }
+    expect(await world.github.fsck()).toBeDefined();
+  });
+
+  it("fails with the step, the reason and what to check when the claim never binds, recording nothing", async () => {
+    world.kube.primary.holdBinding("data");
+    await world.answer(await world.slash("create bu=sales app=shipping ns=shipping-dev pvc=data size=10Gi"));
+    const card = await world.until("failure", () => world.cards().find((m) => /: failed/.test(m.text)), 20_000);
+    expect(card.text).toMatch(/Wait until the PVC is Bound failed: PVC shipping-dev\/data is still Pending after/);
+    expect(JSON.stringify(card.blocks)).toMatch(/kubectl describe pvc -n shipping-dev data/);
+    expect(await world.github.commits()).toHaveLength(1);
+  });
+});
