@@ -53,11 +53,14 @@ export async function startService(
     ...(options.logDestination ? { destination: options.logDestination } : {}),
   }).child({ role });
   const metrics = createMetrics();
-  const prefix = options.redisPrefix ?? env.DRBOT_REDIS_PREFIX ?? "drbot";
+  const prefix = options.redisPrefix ?? settings.tuning.redisPrefix;
   const connection = redisConnection(settings.redisUrl);
   const redis = new Redis({ ...connection, maxRetriesPerRequest: 3 } as never);
   redis.on("error", (err) => log.warn({ err }, "redis connection error"));
-  const adapters = createAdapters(config, settings, log, options.adapters);
+  const adapters = createAdapters(config, settings, log, {
+    paceGitWrites: settings.tuning.paceGitWrites,
+    ...options.adapters,
+  });
   const dr = new DrState(redis, prefix);
   const queues = {
     "volume-create": createQueue("volume-create", connection, prefix),
@@ -87,6 +90,9 @@ export async function startService(
       {
         connection,
         prefix,
+        concurrency: settings.tuning.workerConcurrency,
+        lockDurationMs: settings.tuning.workerLockMs,
+        stalledIntervalMs: Math.max(500, Math.round(settings.tuning.workerLockMs / 2)),
         ...options.worker,
       },
     );
@@ -137,7 +143,10 @@ export async function startService(
   });
   await new Promise<void>((resolve) => server.listen(settings.port, resolve));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  log.info({ url, mode: settings.slack.appToken ? "socket" : "http", prefix }, "drbot started");
+  log.info(
+    { url, mode: settings.slack.appToken ? "socket" : "http", prefix, tuning: settings.tuning },
+    "drbot started",
+  );
 
   let stopping: Promise<void> | undefined;
   const stop = () => {

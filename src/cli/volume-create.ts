@@ -64,7 +64,7 @@ export async function volumeCreateCli(
   const requester = { id: `cli:${env.USER ?? userInfo().username}` };
   const connection = redisConnection(settings.redisUrl);
   const redis = new Redis({ ...connection, maxRetriesPerRequest: 3 } as never);
-  const prefix = env.DRBOT_REDIS_PREFIX ?? "drbot";
+  const prefix = settings.tuning.redisPrefix;
   const queue = createQueue("volume-create", connection, prefix);
   const adapters = createAdapters(config, settings);
   try {

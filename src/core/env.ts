@@ -22,8 +22,21 @@ export interface EnvSettings {
     apiUrl: string | undefined;
   };
   github: GitHubAuth | undefined;
+  tuning: Tuning;
   /** Every secret value, so logs and messages can redact them. */
   secrets: string[];
+}
+
+/** Operational knobs with safe defaults. */
+export interface Tuning {
+  /** Redis key prefix of queues and state (`DRBOT_REDIS_PREFIX`). */
+  redisPrefix: string;
+  /** Jobs one worker process runs at once (`DRBOT_WORKER_CONCURRENCY`). */
+  workerConcurrency: number;
+  /** A dead worker's job is taken over after this long (`DRBOT_WORKER_LOCK_MS`). */
+  workerLockMs: number;
+  /** Space GitHub writes a second apart, as GitHub asks (`DRBOT_GITHUB_PACE_WRITES`). */
+  paceGitWrites: boolean;
 }
 
 /** What a process role needs from the environment. */
@@ -94,6 +107,28 @@ export function readEnv(env: NodeJS.ProcessEnv, role: Role): EnvSettings {
     );
   }
 
+  const integer = (name: string, fallback: number, min: number, max: number): number => {
+    const raw = env[name];
+    if (raw === undefined || raw === "") return fallback;
+    const n = Number(raw);
+    if (!Number.isInteger(n) || n < min || n > max) {
+      problems.push(`${name}: expected a whole number from ${min} to ${max}, got "${raw}"`);
+      return fallback;
+    }
+    return n;
+  };
+  const prefix = env.DRBOT_REDIS_PREFIX || "drbot";
+  if (!/^[A-Za-z0-9_-]{1,64}$/.test(prefix))
+    problems.push("DRBOT_REDIS_PREFIX: expected letters, digits, _ or -");
+  const pace = (env.DRBOT_GITHUB_PACE_WRITES ?? "true").toLowerCase();
+  if (!["true", "false"].includes(pace)) problems.push("DRBOT_GITHUB_PACE_WRITES: expected true or false");
+  const tuning: Tuning = {
+    redisPrefix: prefix,
+    workerConcurrency: integer("DRBOT_WORKER_CONCURRENCY", 4, 1, 64),
+    workerLockMs: integer("DRBOT_WORKER_LOCK_MS", 30_000, 1_000, 600_000),
+    paceGitWrites: pace !== "false",
+  };
+
   if (problems.length > 0) throw new ConfigError("the environment", problems);
 
   const secrets = [slack.botToken, slack.signingSecret, slack.appToken, token]
@@ -109,6 +144,7 @@ export function readEnv(env: NodeJS.ProcessEnv, role: Role): EnvSettings {
     logLevel: logLevel as LogLevel,
     slack,
     github,
+    tuning,
     secrets,
   };
 }

@@ -95,6 +95,22 @@ export class Notifier {
     }
   }
 
+  /**
+   * Waits (at most `timeoutMs`) until everything about one card is delivered: a job's final
+   * state is sent before the job is marked complete, so a worker dying right after still leaves
+   * a truthful card. Never throws; a Slack outage only shortens the wait to the timeout.
+   */
+  async settle(key: string, timeoutMs: number): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const s = this.cards.get(key);
+      if (!s || (!s.dirty && s.replies.length === 0)) return true;
+      if (Date.now() >= deadline) return false;
+      if (Date.now() >= this.pausedUntil) await this.flush(true);
+      await sleep(Math.min(50, Math.max(deadline - Date.now(), 0)));
+    }
+  }
+
   /** Forgets a finished card once everything about it has been delivered. */
   forget(key: string): void {
     const s = this.cards.get(key);

@@ -76,18 +76,30 @@ async function processJob(
 ): Promise<{ outcome: string }> {
   const envelope = job.data;
   const jobLog = log.child({ jobId: job.id, requestId: envelope.requestId, kind: envelope.kind });
+  const key = job.id ?? envelope.requestId;
   try {
     const done = await runSteps(definition, envelope, deps, jobLog, {
       save: (e) => job.updateData(e),
-      changed: (e, event) => report(definition, job.id ?? "", e, event, notifier),
+      changed: (e, event) => report(definition, key, e, event, notifier),
       retriesLeft: job.attemptsMade + 1 < (job.opts.attempts ?? 1),
     });
     return { outcome: done.outcome?.state ?? "succeeded" };
   } catch (err) {
     if (err instanceof JobFailed) throw new UnrecoverableError(err.message);
     throw err;
+  } finally {
+    // The final card goes out before BullMQ records the outcome: a worker that dies after this
+    // point leaves a truthful card, and one that dies before it redraws it on redelivery.
+    if (envelope.outcome) {
+      report(definition, key, envelope, { type: "succeeded" }, notifier);
+      await notifier?.settle(key, FINAL_CARD_WAIT_MS);
+      notifier?.forget(key);
+    }
   }
 }
+
+/** How long a finished job waits for its final card to reach Slack before completing anyway. */
+const FINAL_CARD_WAIT_MS = 5_000;
 
 /** Draws the card from the envelope and logs finished steps in its thread. */
 export function report(

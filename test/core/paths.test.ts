@@ -97,7 +97,7 @@ describe("path builders", () => {
         for (const part of [bu, app, ns, pvc]) expect(part).toMatch(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/);
         expect(posix.normalize(dir)).toBe(dir);
         expect(dir.startsWith("/mnt/efs/primary/k8s-static-volumes/")).toBe(true);
-        expect(dir.split("/")).toHaveLength(8);
+        expect(dir.split("/")).toHaveLength(9);
         expect(posix.normalize(git)).toBe(git);
         expect(git.startsWith("PV-PVCs/primary/")).toBe(true);
         expect(git.split("/")).toHaveLength(7);

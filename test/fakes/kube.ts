@@ -125,7 +125,8 @@ const resourceOf = (kind: FakeKind): Resource => RESOURCES.find((r) => r.kind ==
 const qualifiedResource = (r: Resource): string => (r.group ? `${r.plural}.${r.group}` : r.plural);
 
 function resourceList(group: string): JsonMap {
-  const verbs = ["create", "delete", "get", "list", "patch", "update", "watch"];
+  // Only what this fake serves: no watch, no deletecollection.
+  const verbs = ["create", "delete", "get", "list", "patch", "update"];
   return {
     kind: "APIResourceList",
     apiVersion: "v1",
@@ -135,7 +136,7 @@ function resourceList(group: string): JsonMap {
       singularName: r.singular,
       namespaced: r.namespaced,
       kind: r.kind,
-      verbs: r.namespaced ? [...verbs, "deletecollection"] : verbs,
+      verbs,
       shortNames: r.shortNames,
     })),
   };

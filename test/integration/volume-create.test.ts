@@ -98,7 +98,11 @@ describe("/volume create under concurrency", () => {
 
   it("turns a double submit into one job, one card and one commit", async () => {
     const text = "create bu=sales app=shipping ns=shipping-dev pvc=data size=10Gi";
-    const [a, b, c] = await Promise.all([world.slash(text), world.slash(text), world.slash(text, USERS.groupRequester)]);
+    const [a, b, c] = await Promise.all([
+      world.slash(text),
+      world.slash(text),
+      world.slash(text, USERS.groupRequester),
+    ]);
     const answers = await Promise.all([a, b, c].map((r) => world.answer(r)));
     expect(answers.filter((t) => t.startsWith("Accepted"))).toHaveLength(1);
     for (const refused of answers.filter((t) => !t.startsWith("Accepted"))) {
@@ -124,11 +128,17 @@ describe("/volume create under concurrency", () => {
     const names = Array.from({ length: 10 }, (_, i) => `vol-${i}`);
     const answers = await Promise.all(
       names.map(async (pvc, i) =>
-        world.answer(await world.slash(`create bu=sales app=app${i % 3} ns=ns-${i % 4} pvc=${pvc} size=${i + 1}`)),
+        world.answer(
+          await world.slash(`create bu=sales app=app${i % 3} ns=ns-${i % 4} pvc=${pvc} size=${i + 1}`),
+        ),
       ),
     );
     expect(answers.every((a) => a.startsWith("Accepted"))).toBe(true);
-    await world.until("ten successes", () => world.cards().filter((m) => /succeeded/.test(m.text)).length === 10 || undefined, 30_000);
+    await world.until(
+      "ten successes",
+      () => world.cards().filter((m) => /succeeded/.test(m.text)).length === 10 || undefined,
+      30_000,
+    );
     const commits = await world.github.commits();
     expect(commits).toHaveLength(11);
     const files = await world.github.listFiles("PV-PVCs/primary");
@@ -143,8 +153,14 @@ describe("/volume create under concurrency", () => {
   it("fails with the step, the reason and what to check when the claim never binds, recording nothing", async () => {
     world.kube.primary.holdBinding("data");
     await world.answer(await world.slash("create bu=sales app=shipping ns=shipping-dev pvc=data size=10Gi"));
-    const card = await world.until("failure", () => world.cards().find((m) => /: failed/.test(m.text)), 20_000);
-    expect(card.text).toMatch(/Wait until the PVC is Bound failed: PVC shipping-dev\/data is still Pending after/);
+    const card = await world.until(
+      "failure",
+      () => world.cards().find((m) => /: failed/.test(m.text)),
+      20_000,
+    );
+    expect(card.text).toMatch(
+      /Wait until the PVC is Bound failed: PVC shipping-dev\/data is still Pending after/,
+    );
     expect(JSON.stringify(card.blocks)).toMatch(/kubectl describe pvc -n shipping-dev data/);
     expect(await world.github.commits()).toHaveLength(1);
   });

@@ -104,7 +104,8 @@ export async function admitVolumeRequest(
     const previous = await deps.queue.getJob(jobId);
     if (previous) {
       const state = await previous.getState();
-      if (ACTIVE.has(state)) {
+      // A job with an outcome is only finishing (its final card is out); it is not in the way.
+      if (ACTIVE.has(state) && !previous.data.outcome) {
         const who = previous.data.requester.id;
         return refuse(
           `it is already being created (request \`${previous.data.requestId}\` by ${who.startsWith("cli:") ? who : `<@${who}>`}). Watch its status card.`,
@@ -128,7 +129,13 @@ export async function admitVolumeRequest(
     if (existing) return refuse(`${describeExisting(existing)}. Use it, or choose another PVC name.`);
 
     // A finished job with this id (the volume was removed since) must make way for the new one.
-    if (previous) await previous.remove();
+    if (previous) {
+      try {
+        await previous.remove();
+      } catch {
+        return refuse("the previous request for it is still finishing. Try again in a few seconds.");
+      }
+    }
 
     const envelope = newEnvelope(volumeCreateJob, {
       requestId,

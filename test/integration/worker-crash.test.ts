@@ -1,0 +1,135 @@
+// A worker process killed with SIGKILL between any two steps of /volume create: a new worker
+// process takes the job over and finishes it with exactly the result of an uninterrupted run.
+
+import { type ChildProcess, spawn } from "node:child_process";
+import { stat } from "node:fs/promises";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import type { JobEnvelope } from "../../src/core/steps.ts";
+import { createQueue, jobIdFor, redisConnection } from "../../src/jobs/queues.ts";
+import { volumeCreateSteps } from "../../src/jobs/volume-create/steps.ts";
+import { createWorld, type World } from "../support/world.ts";
+
+const CLI = new URL("../../src/cli.ts", import.meta.url).pathname;
+const workerLogs: string[] = [];
+
+function startWorker(world: World): ChildProcess {
+  const child = spawn(process.execPath, [CLI, "worker"], {
+    env: {
+      ...process.env,
+      ...world.env,
+      PORT: "0",
+      LOG_LEVEL: "info",
+      DRBOT_REDIS_PREFIX: world.prefix,
+      DRBOT_WORKER_LOCK_MS: "1000",
+      DRBOT_GITHUB_PACE_WRITES: "false",
+    },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  child.stdout?.on("data", (d) => workerLogs.push(String(d)));
+  child.stderr?.on("data", (d) => workerLogs.push(String(d)));
+  return child;
+}
+
+describe("a worker killed between steps", () => {
+  let world: World;
+  let queue: ReturnType<typeof createQueue>;
+  const children: ChildProcess[] = [];
+
+  beforeAll(async () => {
+    world = await createWorld(inject("redisUrl"));
+    await world.start("bot");
+    queue = createQueue("volume-create", redisConnection(world.redisUrl), world.prefix);
+    // Slow the cluster and Git a little so a kill lands inside the next step, not after it.
+    world.kube.primary.http.latencyMs = 60;
+    world.github.http.latencyMs = 60;
+  });
+  afterAll(async () => {
+    for (const c of children) c.kill("SIGKILL");
+    await queue?.close();
+    await world?.close();
+  });
+
+  const boundaries = volumeCreateSteps.slice(0, -1).map((s) => s.name);
+
+  it.each(boundaries)(
+    "after step %s: a new worker finishes the job with the same result",
+    async (step) => {
+      const pvc = `after-${step}`;
+      const first = startWorker(world);
+      children.push(first);
+      const answer = await world.answer(
+        await world.slash(`create bu=sales app=crash ns=crash pvc=${pvc} size=1`),
+      );
+      expect(answer).toMatch(/^Accepted/);
+      const jobId = jobIdFor("volume-create", `sales.crash.crash.${pvc}`);
+
+      await world.until(`step ${step} to finish`, async () => {
+        const job = await queue.getJob(jobId);
+        return (job?.data as JobEnvelope | undefined)?.steps[step]?.status === "done" || undefined;
+      });
+      first.kill("SIGKILL");
+      await new Promise((r) => first.once("exit", r));
+
+      const commitsBefore = (await world.github.commits()).length;
+      const second = startWorker(world);
+      children.push(second);
+      const card = await world
+        .until(
+          "the job to succeed under the new worker",
+          () =>
+            world
+              .cards()
+              .find((m) => m.text.includes(`sales.crash.crash.${pvc}`) && /succeeded/.test(m.text)),
+          30_000,
+        )
+        .catch(async (err: unknown) => {
+          const job = await queue.getJob(jobId);
+          const base = `${world.prefix}:volume-create`;
+          console.error(
+            "REDIS",
+            await world.redis.hgetall(`${base}:${jobId}`).then((h) => ({ ...h, data: undefined })),
+            await world.redis.pttl(`${base}:${jobId}:lock`),
+            await world.redis.get(`${base}:${jobId}:lock`),
+            await world.redis.smembers(`${base}:stalled`),
+            await world.redis.lrange(`${base}:active`, 0, -1),
+            await world.redis.lrange(`${base}:wait`, 0, -1),
+            "stalled-check",
+            await world.redis.pttl(`${base}:stalled-check`),
+            await world.redis.get(`${base}:stalled-check`),
+            Date.now(),
+            await world.redis.keys(`${base}:*`),
+          );
+          console.error(
+            await job?.getState(),
+            JSON.stringify(job?.data),
+            job?.failedReason,
+            workerLogs.join("").slice(-20000),
+          );
+          throw err;
+        });
+      second.kill("SIGTERM");
+      await new Promise((r) => second.once("exit", r));
+
+      expect(card.text).toMatch(/succeeded/);
+      expect(world.cards().filter((m) => m.text.includes(`sales.crash.crash.${pvc}`))).toHaveLength(1);
+      await stat(join(world.mounts.primary, "k8s-static-volumes/sales/crash/crash", pvc));
+      expect(
+        world.kube.primary
+          .objects("PersistentVolume")
+          .filter((o) => o.metadata.name === `sales.crash.crash.${pvc}`),
+      ).toHaveLength(1);
+      expect(world.kube.primary.object("PersistentVolumeClaim", pvc, "crash")?.status).toMatchObject({
+        phase: "Bound",
+      });
+      const ours = (await world.github.commits()).filter((c) =>
+        c.message.includes(`sales.crash.crash.${pvc}`),
+      );
+      expect(ours).toHaveLength(1);
+      expect((await world.github.commits()).length - commitsBefore).toBeLessThanOrEqual(1);
+      const job = await queue.getJob(jobId);
+      expect((job?.data as JobEnvelope | undefined)?.outcome?.state).toBe("succeeded");
+    },
+    60_000,
+  );
+});
