@@ -1,0 +1,173 @@
+// The drbot executable, run as a user would: `drbot config check` and `drbot volume create --follow`.
+
+import { spawn } from "node:child_process";
+import { writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { createWorld, type World } from "../support/world.ts";
+
+const BIN = new URL("../../bin/drbot.js", import.meta.url).pathname;
+
+function drbot(world: World, args: string[], env: Record<string, string> = {}) {
+  return new Promise<{ code: number | null; out: string; err: string }>((resolve) => {
+    const child = spawn(process.execPath, [BIN, ...args], {
+      env: {
+        ...process.env,
+        ...world.env,
+        DRBOT_REDIS_PREFIX: world.prefix,
+        DRBOT_GITHUB_PACE_WRITES: "false",
+        ...env,
+      },
+    });
+    let out = "";
+    let err = "";
+    child.stdout.on("data", (d) => (out += d));
+    child.stderr.on("data", (d) => (err += d));
+    child.on("exit", (code) => resolve({ code, out, err }));
+  });
+}
+
+describe("drbot config check", () => {
+  let world: World;
+  beforeAll(async () => {
+    world = await createWorld(inject("redisUrl"));
+  });
+  afterAll(async () => {
+    await world?.close();
+  });
+
+  it("reports every dependency reachable against the fakes", async () => {
+    const { code, out } = await drbot(world, ["config", "check"]);
+    const lines = out.trim().split("\n");
+    for (const what of [
+      "configuration",
+      "redis",
+      "cluster primary",
+      "cluster secondary",
+      "efs primary",
+      "efs secondary",
+      "git",
+      "slack",
+      "mount primary",
+      "mount secondary",
+    ]) {
+      expect(
+        lines.find((l) => l.slice(6).startsWith(what)),
+        `${what} in\n${out}`,
+      ).toMatch(/^ok /);
+    }
+    expect(out).toMatch(/cluster primary\s+rosa-primary: Kubernetes v1\.31\.2/);
+    expect(out).toMatch(
+      /efs primary\s+fs-0aaa1111 in us-east-1: available, 2 mount targets.*replicating to fs-0bbb2222 \(us-west-2\)/,
+    );
+    expect(out).toMatch(/git\s+acme\/dr-volumes@main \(head [0-9a-f]{7}\)/);
+    expect(code).toBe(0);
+  });
+
+  it("fails, naming the dependency, when one is down", async () => {
+    world.efs.setRegionDown("us-west-2", true);
+    try {
+      const { code, out } = await drbot(world, ["config", "check"]);
+      expect(out).toMatch(/^FAIL\s+efs secondary\s+.*us-west-2/m);
+      expect(out).toMatch(/^ok\s+efs primary/m);
+      expect(code).toBe(1);
+    } finally {
+      world.efs.setRegionDown("us-west-2", false);
+    }
+  });
+
+  it("names the field of a broken configuration and opens no connection", async () => {
+    const broken = join(world.dir, "broken.yaml");
+    await writeFile(broken, "sites:\n  primary: {}\n");
+    const before = world.slack.http.requests.length + world.github.http.requests.length;
+    const { code, out } = await drbot(world, ["config", "check"], { DRBOT_CONFIG: broken });
+    expect(out).toMatch(/sites\.primary\.cluster: is required/);
+    expect(out).toMatch(/sites\.secondary: is required/);
+    expect(code).toBe(1);
+    expect(world.slack.http.requests.length + world.github.http.requests.length).toBe(before);
+  });
+
+  it("refuses to start a service on a broken configuration, with the field in the message", async () => {
+    const broken = join(world.dir, "broken-id.yaml");
+    const text = (await import("node:fs/promises")).readFile(join(world.dir, "drbot.yaml"), "utf8");
+    await writeFile(broken, (await text).replace("fs-0bbb2222", "fs-nope"));
+    const { code, err } = await drbot(world, ["serve"], { DRBOT_CONFIG: broken });
+    expect(err).toMatch(/sites\.secondary\.efs\.fileSystemId: expected fs-xxxxxxxx/);
+    expect(code).toBe(1);
+  });
+});
+
+describe("drbot volume create --follow", () => {
+  let world: World;
+  beforeAll(async () => {
+    world = await createWorld(inject("redisUrl"));
+    await world.start("worker");
+  });
+  afterAll(async () => {
+    await world?.close();
+  });
+
+  it("prints each step and exits 0 when the volume is created", async () => {
+    const { code, out } = await drbot(world, [
+      "volume",
+      "create",
+      "--business-unit",
+      "sales",
+      "--application",
+      "shipping",
+      "--namespace",
+      "ci",
+      "--pvc",
+      "data",
+      "--size",
+      "5Gi",
+      "--follow",
+    ]);
+    expect(out).toMatch(/^queued sales\.shipping\.ci\.data as request vol-/m);
+    expect(out).toMatch(/\[done\] 4\. Apply to the cluster/);
+    expect(out).toMatch(/^succeeded$/m);
+    expect(code).toBe(0);
+    expect(
+      await world.github.readFile("PV-PVCs/primary/sales/rosa-primary/shipping/ci/pv-pvc_data.yaml"),
+    ).toContain("storage: 5Gi");
+  });
+
+  it("exits non-zero with the reason when the job fails, and 2 on bad input", async () => {
+    world.kube.primary.holdBinding("stuck");
+    const failed = await drbot(world, [
+      "volume",
+      "create",
+      "--business-unit",
+      "sales",
+      "--application",
+      "shipping",
+      "--namespace",
+      "ci",
+      "--pvc",
+      "stuck",
+      "--size",
+      "1",
+      "--follow",
+    ]);
+    expect(failed.out).toMatch(
+      /^failed: Wait until the PVC is Bound failed: PVC ci\/stuck is still Pending/m,
+    );
+    expect(failed.code).toBe(1);
+    const bad = await drbot(world, [
+      "volume",
+      "create",
+      "--business-unit",
+      "sales",
+      "--application",
+      "Ship",
+      "--namespace",
+      "ci",
+      "--pvc",
+      "x",
+      "--size",
+      "1",
+    ]);
+    expect(bad.out).toMatch(/application "Ship" has capital letters/);
+    expect(bad.code).toBe(2);
+  });
+});
