@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { parse, stringify } from "yaml";
-import { ConfigError, loadConfig, parseConfig } from "../../src/core/config.ts";
+import { BUILTIN_TEMPLATES, ConfigError, loadConfig, parseConfig } from "../../src/core/config.ts";
 import { readEnv } from "../../src/core/env.ts";
 
 const example = readFileSync(new URL("../../drbot.example.yaml", import.meta.url), "utf8");
@@ -207,8 +207,8 @@ describe("configuration", () => {
       join(dir, "drbot.yaml"),
       withChange((c) => (c.volumes.template = "templates/pv-pvc.efs-csi.yaml")),
     );
-    expect(loadConfig(join(dir, "drbot.yaml")).template.path).toMatch(
-      /drbot.*templates\/pv-pvc\.efs-csi\.yaml$|main\/templates\/pv-pvc\.efs-csi\.yaml$/,
+    expect(loadConfig(join(dir, "drbot.yaml")).template.path).toBe(
+      join(BUILTIN_TEMPLATES, "pv-pvc.efs-csi.yaml"),
     );
   });
 

@@ -379,7 +379,7 @@ describe("kube fake: PV controller", () => {
       (o) => o?.status?.phase === "Bound",
     );
     expect(volume?.metadata.annotations?.[ANN_BOUND_BY_CONTROLLER]).toBe("yes");
-    expect(volume?.metadata.managedFields?.map((m) => `${m.manager}/${m.subresource ?? ""}`)).toEqual([
+    expect(volume?.metadata.managedFields?.map((m) => `${m.manager}/${m.subresource ?? ""}`).sort()).toEqual([
       "drbot/",
       "kube-controller-manager/",
       "kube-controller-manager/status",
