@@ -1,0 +1,200 @@
+// Approval requests in Redis. Every transition runs as one Lua script, so simultaneous clicks
+// cannot approve twice, a resolved request never changes again, and each transition is written
+// to the audit stream in the same atomic step. Who is *eligible* (configured users and user-group
+// members) is decided by the caller before the script runs; the script enforces the rest.
+
+import type { Redis } from "ioredis";
+
+export type ApprovalState = "pending" | "approved" | "denied" | "expired" | "cancelled";
+
+export interface ApprovalRecord {
+  id: string;
+  /** What is being approved, e.g. `failover`. */
+  action: string;
+  requester: string;
+  /** Short digest of the plan shown on the card and approved. */
+  digest: string;
+  required: number;
+  approvals: Array<{ user: string; at: number }>;
+  denial?: { user: string; at: number; reason?: string };
+  state: ApprovalState;
+  createdAt: number;
+  expiresAt: number;
+  resolvedAt?: number;
+  /** Where the approval card is. */
+  channel?: string;
+  ts?: string;
+  /** The job waiting on it. */
+  jobId?: string;
+}
+
+export type TransitionResult =
+  | "recorded" // an approval was added; more are needed
+  | "approved" // this approval completed the request
+  | "denied"
+  | "cancelled"
+  | "expired" // the request had expired; it is now marked so
+  | "already-resolved"
+  | "requester" // the requester may not approve or deny
+  | "duplicate" // this person already approved
+  | "not-requester" // only the requester may cancel
+  | "missing";
+
+const TRANSITION = `
+local raw = redis.call("GET", KEYS[1])
+if not raw then return {"missing", ""} end
+local r = cjson.decode(raw)
+local action, user, now = ARGV[1], ARGV[2], tonumber(ARGV[3])
+if type(r.approvals) ~= "table" then r.approvals = {} end
+local function save(result)
+  local encoded = cjson.encode(r)
+  redis.call("SET", KEYS[1], encoded, "KEEPTTL")
+  if r.state ~= "pending" then redis.call("ZREM", KEYS[3], r.id) end
+  redis.call("XADD", KEYS[2], "MAXLEN", "~", "100000", "*",
+    "event", "approval." .. result, "request", r.id, "action", r.action, "user", user,
+    "digest", r.digest, "state", r.state, "at", tostring(now))
+  return {result, encoded}
+end
+if r.state ~= "pending" then return {"already-resolved", raw} end
+if now >= r.expiresAt then
+  r.state = "expired"; r.resolvedAt = now
+  return save("expired")
+end
+if action == "expire" then return {"already-resolved", raw} end
+if action == "cancel" then
+  if user ~= r.requester then return {"not-requester", raw} end
+  r.state = "cancelled"; r.resolvedAt = now
+  return save("cancelled")
+end
+if user == r.requester then return {"requester", raw} end
+for _, a in ipairs(r.approvals) do
+  if a.user == user then return {"duplicate", raw} end
+end
+if action == "deny" then
+  r.denial = {user = user, at = now, reason = ARGV[4]}
+  r.state = "denied"; r.resolvedAt = now
+  return save("denied")
+end
+table.insert(r.approvals, {user = user, at = now})
+if #r.approvals >= r.required then
+  r.state = "approved"; r.resolvedAt = now
+  return save("approved")
+end
+return save("recorded")
+`;
+
+export class Approvals {
+  private readonly redis: Redis;
+  private readonly prefix: string;
+
+  constructor(redis: Redis, prefix: string) {
+    this.redis = redis;
+    this.prefix = prefix;
+    redis.defineCommand("drbotApprovalTransition", { numberOfKeys: 3, lua: TRANSITION });
+  }
+
+  private key(id: string): string {
+    return `${this.prefix}:approval:${id}`;
+  }
+
+  get auditKey(): string {
+    return `${this.prefix}:audit`;
+  }
+
+  private get pendingKey(): string {
+    return `${this.prefix}:approvals:pending`;
+  }
+
+  /** Creates the request unless one with this id exists (idempotent); returns the stored one. */
+  async create(record: Omit<ApprovalRecord, "approvals" | "state">): Promise<ApprovalRecord> {
+    const full: ApprovalRecord = { ...record, approvals: [], state: "pending" };
+    // Kept well past expiry for the audit trail and late clicks.
+    const ttlSeconds = Math.ceil((record.expiresAt - Date.now()) / 1000) + 30 * 24 * 3600;
+    const created = await this.redis.set(this.key(record.id), JSON.stringify(full), "EX", ttlSeconds, "NX");
+    if (created === "OK") {
+      await this.redis
+        .multi()
+        .zadd(this.pendingKey, record.expiresAt, record.id)
+        .xadd(
+          this.auditKey,
+          "MAXLEN",
+          "~",
+          "100000",
+          "*",
+          "event",
+          "approval.requested",
+          "request",
+          record.id,
+          "action",
+          record.action,
+          "user",
+          record.requester,
+          "digest",
+          record.digest,
+          "state",
+          "pending",
+          "at",
+          String(Date.now()),
+        )
+        .exec();
+      return full;
+    }
+    return (await this.get(record.id)) as ApprovalRecord;
+  }
+
+  async get(id: string): Promise<ApprovalRecord | null> {
+    const raw = await this.redis.get(this.key(id));
+    return raw ? normalise(JSON.parse(raw)) : null;
+  }
+
+  /** Records where the card is, without touching the state. */
+  async setCard(id: string, channel: string, ts: string): Promise<void> {
+    // A read-modify-write is safe here: the script re-reads before any transition, and only the
+    // card fields are written, through WATCH so a concurrent transition is never overwritten.
+    const key = this.key(id);
+    for (let attempt = 0; attempt < 5; attempt++) {
+      await this.redis.watch(key);
+      const current = await this.get(id);
+      if (!current) {
+        await this.redis.unwatch();
+        return;
+      }
+      const done = await this.redis
+        .multi()
+        .set(key, JSON.stringify({ ...current, channel, ts }), "KEEPTTL")
+        .exec();
+      if (done) return;
+    }
+  }
+
+  async transition(
+    id: string,
+    action: "approve" | "deny" | "cancel" | "expire",
+    user: string,
+    now = Date.now(),
+    reason = "",
+  ): Promise<{ result: TransitionResult; record: ApprovalRecord | null }> {
+    const [result, raw] = (await (
+      this.redis as unknown as { drbotApprovalTransition(...args: unknown[]): Promise<[string, string]> }
+    ).drbotApprovalTransition(
+      this.key(id),
+      this.auditKey,
+      this.pendingKey,
+      action,
+      user,
+      String(now),
+      reason,
+    )) as [TransitionResult, string];
+    return { result, record: raw ? normalise(JSON.parse(raw)) : null };
+  }
+
+  /** Ids of requests still pending. */
+  async pending(): Promise<string[]> {
+    return this.redis.zrange(this.pendingKey, "0", "-1");
+  }
+}
+
+/** cjson writes an empty Lua table as `{}`; give arrays back their shape. */
+function normalise(r: ApprovalRecord): ApprovalRecord {
+  return { ...r, approvals: Array.isArray(r.approvals) ? r.approvals : [] };
+}
