@@ -7,14 +7,17 @@ import type { AddressInfo } from "node:net";
 import { App, HTTPReceiver, LogLevel, SocketModeReceiver } from "@slack/bolt";
 import { Redis } from "ioredis";
 import { registerCommands } from "./commands/index.ts";
+import { Approvals } from "./core/approvals.ts";
 import { Authorizer } from "./core/authorize.ts";
 import { type Config, loadConfig } from "./core/config.ts";
 import { DrState } from "./core/dr-state.ts";
 import { type EnvSettings, readEnv } from "./core/env.ts";
+import { FailoverStore } from "./core/failover-store.ts";
 import { createLogger, type Logger } from "./core/logger.ts";
 import { createMetrics, type Metrics } from "./core/metrics.ts";
 import { Notifier } from "./core/notifier.ts";
 import { DEFAULT_TIMING, type JobDeps, type JobTiming } from "./jobs/deps.ts";
+import { failoverJob } from "./jobs/dr-failover/index.ts";
 import { createQueue, type JobKind, redisConnection } from "./jobs/queues.ts";
 import { volumeCreateJob } from "./jobs/volume-create/index.ts";
 import { type RunningWorkers, startWorkers } from "./jobs/worker.ts";
@@ -62,6 +65,8 @@ export async function startService(
     ...options.adapters,
   });
   const dr = new DrState(redis, prefix);
+  const approvals = new Approvals(redis, prefix);
+  const authorizer = new Authorizer(adapters.chat);
   const queues = {
     "volume-create": createQueue("volume-create", connection, prefix),
     "dr-failover": createQueue("dr-failover", connection, prefix),
@@ -81,9 +86,13 @@ export async function startService(
       directories: adapters.directories,
       dr,
       timing: { ...DEFAULT_TIMING, ...options.timing },
+      approvals,
+      authorizer,
+      failovers: new FailoverStore(redis, prefix),
+      notifier,
     };
     workers = startWorkers(
-      { "volume-create": volumeCreateJob, "dr-failover": undefined },
+      { "volume-create": volumeCreateJob, "dr-failover": failoverJob },
       deps,
       notifier,
       log,
@@ -114,8 +123,10 @@ export async function startService(
       config,
       dr,
       git: adapters.git,
+      efs: adapters.efs,
       clusters: adapters.clusters,
-      authorizer: new Authorizer(adapters.chat),
+      authorizer,
+      approvals,
       queues,
       chat: adapters.chat,
       log: log.child({ part: "bot" }),

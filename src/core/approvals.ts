@@ -26,6 +26,10 @@ export interface ApprovalRecord {
   ts?: string;
   /** The job waiting on it. */
   jobId?: string;
+  /** What the approvers are shown: the plan, one line each. */
+  plan: string[];
+  /** Who may approve, as shown on the card. */
+  approversText: string;
 }
 
 export type TransitionResult =

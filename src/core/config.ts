@@ -168,6 +168,16 @@ const schema = z
         .default({ required: 0, expiresAfter: 30 * 60_000 } as never),
     }),
     channels: z.array(slackChannel).default([]),
+    failover: z
+      .strictObject({
+        /** How long the secondary may take to become writable after replication is stopped. */
+        writableTimeout: duration.default((15 * 60_000) as never),
+        /** How long restored claims may take to bind before they are reported. */
+        bindTimeout: duration.default((5 * 60_000) as never),
+        /** Objects applied to the secondary cluster at once. */
+        applyConcurrency: z.number().int().min(1).max(256).default(16),
+      })
+      .default({ writableTimeout: 15 * 60_000, bindTimeout: 5 * 60_000, applyConcurrency: 16 } as never),
   })
   .superRefine((c, ctx) => {
     const { primary, secondary } = c.sites;

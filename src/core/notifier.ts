@@ -111,6 +111,31 @@ export class Notifier {
     }
   }
 
+  /**
+   * Posts (or updates, when `ts` is known) a message and waits until Slack has it; returns where
+   * it is, or undefined when Slack could not be reached in time (delivery goes on in the
+   * background).
+   */
+  async deliver(
+    key: string,
+    where: { channel: string; ts: string | undefined },
+    text: string,
+    blocks?: Blocks,
+    timeoutMs = 10_000,
+  ): Promise<MessageRef | undefined> {
+    let posted: MessageRef | undefined = where.ts ? { channel: where.channel, ts: where.ts } : undefined;
+    this.card(key, where, text, blocks, (ref) => {
+      posted = ref;
+    });
+    await this.settle(key, timeoutMs);
+    return (
+      posted ??
+      (this.cards.get(key)?.ts
+        ? { channel: where.channel, ts: this.cards.get(key)?.ts as string }
+        : undefined)
+    );
+  }
+
   /** Forgets a finished card once everything about it has been delivered. */
   forget(key: string): void {
     const s = this.cards.get(key);

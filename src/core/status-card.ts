@@ -8,6 +8,7 @@ import type { JobEnvelope, StepRecord, StepStatus } from "./steps.ts";
 const MARK: Record<StepStatus, string> = {
   pending: ":white_circle:",
   running: ":hourglass_flowing_sand:",
+  waiting: ":hourglass:",
   done: ":white_check_mark:",
   failed: ":x:",
   skipped: ":fast_forward:",
@@ -15,6 +16,7 @@ const MARK: Record<StepStatus, string> = {
 const WORD: Record<StepStatus, string> = {
   pending: "pending",
   running: "running",
+  waiting: "waiting",
   done: "done",
   failed: "failed",
   skipped: "skipped",

@@ -7,7 +7,7 @@ import type { z } from "zod";
 import { DrbotError, errorMessage, isTransient } from "./errors.ts";
 import type { Logger } from "./logger.ts";
 
-export type StepStatus = "pending" | "running" | "done" | "failed" | "skipped";
+export type StepStatus = "pending" | "running" | "waiting" | "done" | "failed" | "skipped";
 
 export interface StepRecord {
   status: StepStatus;
@@ -64,6 +64,11 @@ export interface StepResult {
   detail?: string;
   /** Set when there was nothing to do; the reason is shown. */
   skipped?: string;
+  /**
+   * Not finished: the job is put aside (holding no worker) until `until`, or until something
+   * promotes it earlier, and then this step runs again.
+   */
+  park?: { until: number; detail: string };
 }
 
 export interface Step<I, S, D> {
@@ -82,6 +87,8 @@ export interface JobDefinition<I, S, D> {
   steps: readonly Step<I, S, D>[];
   /** Lines of the final summary once every step is done. */
   summarize?(envelope: JobEnvelope<I, S>): string[];
+  /** Runs once the job has an outcome, whatever it is (release locks, tidy up). */
+  onEnd?(envelope: JobEnvelope<I, S>, deps: D): Promise<void>;
 }
 
 export interface StepIo<I, S> {
@@ -104,6 +111,21 @@ export type StepEvent =
 /** Thrown when a job must end now; the queue must not retry it. */
 export class JobFailed extends Error {
   override readonly name = "JobFailed";
+}
+
+/** Thrown by a step when the job ends without having done its work (denied, expired, cancelled). */
+export class JobCancelled extends Error {
+  override readonly name = "JobCancelled";
+}
+
+/** Thrown by the runner when a step parked the job; the queue puts it aside until `until`. */
+export class JobParked extends Error {
+  override readonly name = "JobParked";
+  readonly until: number;
+  constructor(until: number) {
+    super("parked");
+    this.until = until;
+  }
 }
 
 export function newEnvelope<I, S>(
@@ -130,6 +152,8 @@ export async function runSteps<I, S, D>(
   const parsed = definition.input.safeParse(envelope.input);
   if (!parsed.success) {
     await finish(
+      definition,
+      deps,
       envelope,
       io,
       "failed",
@@ -167,6 +191,13 @@ export async function runSteps<I, S, D>(
       });
     } catch (err) {
       const message = errorMessage(err);
+      if (err instanceof JobCancelled) {
+        record.status = "skipped";
+        record.detail = message;
+        record.finishedAt = Date.now();
+        await finish(definition, deps, envelope, io, "cancelled", message, step.name);
+        throw new JobFailed(message, { cause: err });
+      }
       if (isTransient(err) && io.retriesLeft) {
         record.status = "pending";
         record.detail = `retrying: ${message}`;
@@ -179,8 +210,16 @@ export async function runSteps<I, S, D>(
       record.detail = message;
       record.finishedAt = Date.now();
       stepLog.error({ err, code: err instanceof DrbotError ? err.code : undefined }, "step failed");
-      await finish(envelope, io, "failed", `${step.title} failed: ${message}`, step.name);
+      await finish(definition, deps, envelope, io, "failed", `${step.title} failed: ${message}`, step.name);
       throw new JobFailed(message, { cause: err });
+    }
+    if (result?.park) {
+      record.status = "waiting";
+      record.detail = result.park.detail;
+      await io.save(envelope);
+      io.changed(envelope, { type: "progress", step: step.name });
+      stepLog.info({ until: new Date(result.park.until).toISOString() }, "step waiting");
+      throw new JobParked(result.park.until);
     }
     record.status = result?.skipped ? "skipped" : "done";
     const detail = result?.skipped ?? result?.detail;
@@ -196,11 +235,13 @@ export async function runSteps<I, S, D>(
   }
 
   envelope.summary = definition.summarize?.(envelope) ?? [];
-  await finish(envelope, io, "succeeded");
+  await finish(definition, deps, envelope, io, "succeeded");
   return envelope;
 }
 
-async function finish<I, S>(
+async function finish<I, S, D>(
+  definition: JobDefinition<I, S, D>,
+  deps: D,
   envelope: JobEnvelope<I, S>,
   io: StepIo<I, S>,
   state: Outcome,
@@ -209,6 +250,7 @@ async function finish<I, S>(
 ) {
   envelope.outcome = { state, finishedAt: Date.now(), ...(reason ? { reason } : {}) };
   await io.save(envelope);
+  await definition.onEnd?.(envelope, deps);
   io.changed(
     envelope,
     state === "succeeded" ? { type: "succeeded" } : { type: "failed", step: step ?? "", error: reason ?? "" },

@@ -1,7 +1,11 @@
 // What job steps may use. Adapters arrive through ports, so steps never import an SDK.
 
+import type { Approvals } from "../core/approvals.ts";
+import type { Authorizer } from "../core/authorize.ts";
 import type { Config } from "../core/config.ts";
 import type { DrState } from "../core/dr-state.ts";
+import type { FailoverStore } from "../core/failover-store.ts";
+import type { Notifier } from "../core/notifier.ts";
 import type { SiteName } from "../core/paths.ts";
 import type { ClusterPort } from "../core/ports/cluster.ts";
 import type { DirectoryStore } from "../core/ports/directories.ts";
@@ -16,6 +20,11 @@ export interface JobDeps {
   directories: DirectoryStore;
   dr: DrState;
   timing: JobTiming;
+  approvals: Approvals;
+  authorizer: Authorizer;
+  failovers: FailoverStore;
+  /** Chat delivery for cards other than the job's own status card (approval requests). */
+  notifier: Notifier | undefined;
 }
 
 export interface JobTiming {

@@ -2,11 +2,18 @@
 // reporting each transition through the notifier. BullMQ delivers at least once (stalled jobs
 // are handed to another worker); the steps make every effect exactly once.
 
-import { type ConnectionOptions, type Job, UnrecoverableError, Worker } from "bullmq";
+import { type ConnectionOptions, DelayedError, type Job, UnrecoverableError, Worker } from "bullmq";
 import type { Logger } from "../core/logger.ts";
 import type { Notifier } from "../core/notifier.ts";
 import { renderStatusCard, stepLogLine } from "../core/status-card.ts";
-import { type JobDefinition, type JobEnvelope, JobFailed, runSteps, type StepEvent } from "../core/steps.ts";
+import {
+  type JobDefinition,
+  type JobEnvelope,
+  JobFailed,
+  JobParked,
+  runSteps,
+  type StepEvent,
+} from "../core/steps.ts";
 import type { JobDeps } from "./deps.ts";
 import { type JobKind, QUEUES } from "./queues.ts";
 
@@ -41,7 +48,7 @@ export function startWorkers(
     if (!definition) continue;
     const worker = new Worker<JobEnvelope>(
       QUEUES[kind],
-      (job) => processJob(definition, job, deps, notifier, log),
+      (job, token) => processJob(definition, job, token, deps, notifier, log),
       {
         connection: settings.connection,
         prefix: settings.prefix,
@@ -70,6 +77,7 @@ export function startWorkers(
 async function processJob(
   definition: AnyJobDefinition,
   job: Job<JobEnvelope>,
+  token: string | undefined,
   deps: JobDeps,
   notifier: Notifier | undefined,
   log: Logger,
@@ -86,6 +94,11 @@ async function processJob(
     return { outcome: done.outcome?.state ?? "succeeded" };
   } catch (err) {
     if (err instanceof JobFailed) throw new UnrecoverableError(err.message);
+    if (err instanceof JobParked) {
+      // Put aside without holding a worker; whoever resolves what it waits for promotes it.
+      await job.moveToDelayed(err.until, token);
+      throw new DelayedError();
+    }
     throw err;
   } finally {
     // The final card goes out before BullMQ records the outcome: a worker that dies after this

@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { Writable } from "node:stream";
 import { Redis } from "ioredis";
 import { parse, stringify } from "yaml";
+import { renderVolume, volumeGitPath } from "../../src/core/volumes.ts";
 import { type Role, type Service, type ServiceOptions, startService } from "../../src/service.ts";
 import { type FakeEfs, startFakeEfs } from "../fakes/efs.ts";
 import { type FakeGitHub, startFakeGitHub } from "../fakes/github.ts";
@@ -51,8 +52,7 @@ export class World {
   readonly secrets = [BOT_TOKEN, SIGNING_SECRET, GITHUB_TOKEN];
   redis: Redis;
 
-  constructor(fields: Omit<World, "logs" | "services" | "secrets" | "redis" | keyof WorldMethods>) {
-    Object.assign(this, fields);
+  constructor(fields: WorldParts) {
     this.dir = fields.dir;
     this.slack = fields.slack;
     this.efs = fields.efs;
@@ -159,6 +159,39 @@ export class World {
     };
   }
 
+  /** A click on a button of a message, as Slack sends it; returns the ephemeral answer. */
+  async click(user: string, actionId: string, value: string, messageTs?: string): Promise<string> {
+    const res = await this.slack.sendInteraction(this.receiverUrl, {
+      type: "block_actions",
+      user_id: user,
+      channel_id: CHANNEL,
+      ...(messageTs ? { message_ts: messageTs } : {}),
+      actions: [{ action_id: actionId, value, type: "button" }],
+    });
+    if (res.status !== 200) throw new Error(`click answered ${res.status}: ${res.body}`);
+    const post = await this.until("the answer to a click", () =>
+      this.slack.responses.find((r) => r.url === res.responseUrl),
+    );
+    return post.text;
+  }
+
+  /** Seeds `count` recorded volumes for the primary site in Git, in one commit. */
+  async seedVolumes(count: number, app = "app"): Promise<string[]> {
+    const config = this.service.config;
+    const files: Record<string, string> = {};
+    for (let i = 0; i < count; i++) {
+      const id = {
+        businessUnit: "sales",
+        application: app,
+        namespace: `ns-${i % 10}`,
+        pvcName: `data-${i}`,
+      } as never;
+      files[volumeGitPath(config, "primary", id)] = renderVolume(config, "primary", id, 1 + (i % 5));
+    }
+    this.github.commitFiles(files, `seed ${count} volumes`);
+    return Object.keys(files);
+  }
+
   /** Channel messages that are status cards (not thread replies). */
   cards() {
     return this.slack.messages(CHANNEL).filter((m) => !m.threadTs);
@@ -180,10 +213,17 @@ export class World {
   }
 }
 
-type WorldMethods = Pick<
-  World,
-  "service" | "receiverUrl" | "start" | "slash" | "answer" | "until" | "cards" | "close" | "snapshot"
->;
+interface WorldParts {
+  dir: string;
+  slack: FakeSlack;
+  efs: FakeEfs;
+  kube: { primary: FakeKube; secondary: FakeKube };
+  github: FakeGitHub;
+  redisUrl: string;
+  prefix: string;
+  env: Record<string, string>;
+  mounts: { primary: string; secondary: string };
+}
 
 export async function createWorld(redisUrl: string, options: WorldOptions = {}): Promise<World> {
   const dir = await mkdtemp(join(tmpdir(), "drbot-world-"));

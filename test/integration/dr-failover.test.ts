@@ -1,0 +1,196 @@
+// `/dr failover` end to end: plan, two distinct approvers, then stop replication through the
+// secondary region, wait until writable, apply every volume to the secondary cluster, one commit.
+
+import { afterEach, beforeEach, describe, expect, inject, it } from "vitest";
+import { parseManifests } from "../../src/core/manifests.ts";
+import { CHANNEL, createWorld, USERS, type World } from "../support/world.ts";
+
+const APPROVE = "approval_approve";
+const DENY = "approval_deny";
+
+function approvalCard(world: World) {
+  return world.until("the approval card", () =>
+    world.cards().find((m) => JSON.stringify(m.blocks ?? []).includes(APPROVE)),
+  );
+}
+
+function requestIdOf(card: { blocks: unknown[] | undefined }): string {
+  const match = /"value":"(dr-[0-9a-f]{8})"/.exec(JSON.stringify(card.blocks));
+  if (!match?.[1]) throw new Error("no request id on the card");
+  return match[1];
+}
+
+const statusCard = (world: World, word: RegExp) =>
+  world.until(
+    `a failover card saying ${word}`,
+    () => world.cards().find((m) => m.text.startsWith("DR failover for") && word.test(m.text)),
+    30_000,
+  );
+
+describe("/dr failover", () => {
+  let world: World;
+  beforeEach(async () => {
+    world = await createWorld(inject("redisUrl"), { replicationLagSeconds: 90 });
+    await world.start();
+  });
+  afterEach(async () => {
+    await world?.close();
+  });
+
+  it("moves 50 volumes after two distinct approvals, through the secondary region, in one commit", async () => {
+    const paths = await world.seedVolumes(50);
+    const before = (await world.github.commits()).length;
+
+    const ack = await world.slash("failover", USERS.incident, "/dr");
+    expect(await world.answer(ack)).toMatch(/^Failover requested as `dr-[0-9a-f]{8}`/);
+    const card = await approvalCard(world);
+    const id = requestIdOf(card);
+    const text = JSON.stringify(card.blocks);
+    expect(text).toContain("*Move* 50 volumes from *rosa-primary*");
+    expect(text).toMatch(/last completed 1m3\ds ago/);
+    expect(text).toMatch(/plan digest\* `[0-9a-f]{12}`/);
+    expect(text).toContain(`<@${USERS.approver1}>, <@${USERS.approver2}> or members of <!subteam^S0SRE>`);
+    expect(card.text).toContain(`requested by <@${USERS.incident}>`);
+
+    // Nothing has happened yet.
+    expect(world.efs.callsTo("DeleteReplicationConfiguration")).toHaveLength(0);
+    expect(world.kube.secondary.objects("PersistentVolume")).toHaveLength(0);
+
+    expect(await world.click(USERS.approver1, APPROVE, id, card.ts)).toMatch(
+      /recorded \(1\/2\)\. 1 more approver is needed/,
+    );
+    expect(await world.click(USERS.approver1, APPROVE, id, card.ts)).toMatch(/You already approved/);
+    expect(await world.click(USERS.sre, APPROVE, id, card.ts)).toMatch(
+      /completed .* The failover starts now/,
+    );
+
+    const done = await statusCard(world, /succeeded/);
+    expect(done.text).toMatch(/DR failover for <@U0INC1>: succeeded in/);
+
+    // Replication stopped through the secondary region only.
+    expect(world.efs.callsTo("DeleteReplicationConfiguration", "us-west-2")).toHaveLength(1);
+    expect(world.efs.callsTo("DeleteReplicationConfiguration", "us-east-1")).toHaveLength(0);
+    expect(world.efs.fileSystem("fs-0bbb2222")?.writable).toBe(true);
+
+    // Every PV on the secondary points at the secondary file system, every claim is Bound.
+    const pvs = world.kube.secondary.objects("PersistentVolume");
+    expect(pvs).toHaveLength(50);
+    for (const pv of pvs) {
+      expect((pv.spec as { nfs: { server: string } }).nfs.server).toBe(
+        "fs-0bbb2222.efs.us-west-2.amazonaws.com",
+      );
+      expect(pv.metadata.labels?.["drbot.io/cluster"]).toBe("rosa-secondary");
+      expect(world.kube.secondary.applyCount("PersistentVolume", pv.metadata.name)).toBe(1);
+    }
+    for (const pvc of world.kube.secondary.objects("PersistentVolumeClaim"))
+      expect(pvc.status).toMatchObject({ phase: "Bound" });
+
+    // One commit under PV-PVCs/secondary/, with the requester and the approvers as trailers.
+    const commits = await world.github.commits();
+    expect(commits.length - before).toBe(1);
+    const message = commits[0]?.message ?? "";
+    expect(message).toMatch(/^Fail over 50 volumes to rosa-secondary \(fs-0bbb2222\)/);
+    expect(message).toContain(`Requested-by: ${USERS.incident}`);
+    expect(message).toContain(`Approved-by: ${USERS.approver1}`);
+    expect(message).toContain(`Approved-by: ${USERS.sre}`);
+    const secondaryFiles = await world.github.listFiles("PV-PVCs/secondary");
+    expect(secondaryFiles).toHaveLength(50);
+    expect(secondaryFiles).toContain(paths[0]?.replace("PV-PVCs/primary/", "PV-PVCs/secondary/"));
+    const one = parseManifests((await world.github.readFile(secondaryFiles[0] as string)) ?? "");
+    expect(one[0]?.metadata.uid).toBeUndefined();
+
+    // The approval card shows the outcome with names, without buttons; the secondary is active.
+    const resolved = world.slack.message(CHANNEL, card.ts);
+    expect(JSON.stringify(resolved?.blocks)).not.toContain(APPROVE);
+    expect(JSON.stringify(resolved?.blocks)).toContain(
+      `*Approved* by <@${USERS.approver1}>, <@${USERS.sre}>`,
+    );
+    expect((await world.redis.hgetall(`${world.prefix}:state:active-site`)).site).toBe("secondary");
+    expect(await world.redis.get(`${world.prefix}:lock:dr`)).toBeNull();
+
+    // A volume requested now is provisioned on the secondary site.
+    await world.answer(await world.slash("create bu=sales app=after ns=after pvc=data size=1"));
+    await world.until("the new volume", () =>
+      world.cards().find((m) => /sales\.after\.after\.data.*succeeded/.test(m.text)),
+    );
+    expect(world.kube.secondary.object("PersistentVolume", "sales.after.after.data")).toBeDefined();
+    expect(
+      await world.github.readFile("PV-PVCs/secondary/sales/rosa-primary/after/after/pv-pvc_data.yaml"),
+    ).toContain("fs-0bbb2222");
+  });
+
+  it("refuses clicks that may not count, and a deny ends it with nothing changed", async () => {
+    await world.seedVolumes(3);
+    await world.answer(await world.slash("failover", USERS.incident, "/dr"));
+    const card = await approvalCard(world);
+    const id = requestIdOf(card);
+    expect(await world.click(USERS.incident, APPROVE, id, card.ts)).toMatch(
+      /You are not an approver|You asked for/,
+    );
+    expect(await world.click(USERS.stranger, APPROVE, id, card.ts)).toMatch(
+      /You are not an approver for failovers/,
+    );
+    expect(await world.click(USERS.approver1, APPROVE, id, card.ts)).toMatch(/recorded \(1\/2\)/);
+    expect(await world.click(USERS.approver2, DENY, id, card.ts)).toMatch(/You denied/);
+    expect(await world.click(USERS.sre, APPROVE, id, card.ts)).toMatch(
+      /already denied; your click changed nothing/,
+    );
+
+    const done = await statusCard(world, /cancelled/);
+    expect(JSON.stringify(done.blocks)).toMatch(/denied by <@U0APR2>/);
+    expect(world.efs.callsTo("DeleteReplicationConfiguration")).toHaveLength(0);
+    expect(world.kube.secondary.objects("PersistentVolume")).toHaveLength(0);
+    expect(await world.github.listFiles("PV-PVCs/secondary")).toHaveLength(0);
+    expect((await world.redis.hgetall(`${world.prefix}:state:active-site`)).site).toBeUndefined();
+  });
+
+  it("lets the requester cancel, and refuses a second failover while one waits", async () => {
+    await world.seedVolumes(2);
+    await world.answer(await world.slash("failover", USERS.incident, "/dr"));
+    const card = await approvalCard(world);
+    const id = requestIdOf(card);
+    expect(await world.answer(await world.slash("failover", USERS.incident, "/dr"))).toMatch(
+      /A failover is already under way or awaiting approval/,
+    );
+    expect(await world.answer(await world.slash(`cancel ${id}`, USERS.approver1, "/dr"))).toMatch(
+      /Only <@U0INC1>, who asked for it, can cancel/,
+    );
+    expect(await world.answer(await world.slash(`cancel ${id}`, USERS.incident, "/dr"))).toMatch(
+      /Cancelled `dr-/,
+    );
+    await statusCard(world, /cancelled/);
+    expect(await world.click(USERS.approver1, APPROVE, id, card.ts)).toMatch(/already cancelled/);
+    expect(world.efs.callsTo("DeleteReplicationConfiguration")).toHaveLength(0);
+  });
+
+  it("plans without changing anything on a dry run", async () => {
+    await world.seedVolumes(4);
+    await world.answer(await world.slash("failover dry-run", USERS.incident, "/dr"));
+    const done = await world.until(
+      "the plan",
+      () => world.cards().find((m) => /DR failover plan \(dry run\).*succeeded/.test(m.text)),
+      20_000,
+    );
+    expect(JSON.stringify(done.blocks)).toContain("*Move* 4 volumes");
+    expect(world.cards().some((m) => JSON.stringify(m.blocks ?? []).includes(APPROVE))).toBe(false);
+    expect(world.efs.callsTo("DeleteReplicationConfiguration")).toHaveLength(0);
+    expect(world.kube.secondary.objects("PersistentVolume")).toHaveLength(0);
+  });
+
+  it("refuses a requester who is neither a listed requester nor an approver", async () => {
+    expect(await world.answer(await world.slash("failover", USERS.requester, "/dr"))).toMatch(
+      /You may not ask for a failover: requests come from members of <!subteam\^S0INCIDENT>/,
+    );
+  });
+
+  it("reports status: active site, replication and lag, recorded volumes", async () => {
+    await world.seedVolumes(3);
+    const text = await world.answer(await world.slash("status", USERS.stranger, "/dr"));
+    expect(text).toMatch(/\*Active site\*: primary \(rosa-primary\)/);
+    expect(text).toMatch(
+      /\*primary file system\*: fs-0aaa1111 \(us-east-1\) available.*replicating to fs-0bbb2222 \(us-west-2\), ENABLED, last replicated 1m3\ds ago/,
+    );
+    expect(text).toMatch(/\*Volumes recorded\*: 3 for the primary site, 0 for the secondary site/);
+    expect(text).toMatch(/\*DR operation\*: none/);
+  });
+});
