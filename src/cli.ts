@@ -1,6 +1,7 @@
 // drbot's one executable. Subcommands: serve | bot | worker | volume create | dr status | config check.
 
 import { configCheck } from "./cli/config-check.ts";
+import { drStatusCli } from "./cli/dr-status.ts";
 import { VOLUME_CREATE_USAGE, volumeCreateCli } from "./cli/volume-create.ts";
 import { ConfigError } from "./core/config.ts";
 import { type Role, startService } from "./service.ts";
@@ -12,6 +13,7 @@ usage:
   drbot bot                   Slack receiver and HTTP endpoints only
   drbot worker                workers only (still serving /healthz, /readyz, /metrics)
   ${VOLUME_CREATE_USAGE.replace("usage: ", "")}
+  drbot dr status [--json]    active site, replication and lag, recorded volumes, DR operations
   drbot config check          validate the configuration and probe every dependency
 
 environment: DRBOT_CONFIG (./drbot.yaml), SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET or SLACK_APP_TOKEN,
@@ -27,6 +29,9 @@ async function main(argv: string[]): Promise<number> {
       return runService(command);
     case "volume":
       if (sub === "create") return volumeCreateCli(rest, process.env, print);
+      break;
+    case "dr":
+      if (sub === "status") return drStatusCli(rest, process.env, print);
       break;
     case "config":
       if (sub === "check") return configCheck(process.env, print);

@@ -138,7 +138,16 @@ export async function afterResolution(
     }
   }
   if (record.state !== "pending" && record.jobId) {
+    // The job may be between reading the record and being put aside; give it a moment.
     const job = await deps.queues["dr-failover"].getJob(record.jobId);
-    if (job && (await job.isDelayed())) await job.promote().catch(() => {});
+    for (let attempt = 0; job && attempt < 20; attempt++) {
+      const state = await job.getState();
+      if (state === "delayed") {
+        await job.promote().catch(() => {});
+        return;
+      }
+      if (state !== "active") return;
+      await new Promise((r) => setTimeout(r, 150));
+    }
   }
 }

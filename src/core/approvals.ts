@@ -87,6 +87,17 @@ end
 return save("recorded")
 `;
 
+const SET_CARD = `
+local raw = redis.call("GET", KEYS[1])
+if not raw then return false end
+local r = cjson.decode(raw)
+r.channel = ARGV[1]
+r.ts = ARGV[2]
+local encoded = cjson.encode(r)
+redis.call("SET", KEYS[1], encoded, "KEEPTTL")
+return encoded
+`;
+
 export class Approvals {
   private readonly redis: Redis;
   private readonly prefix: string;
@@ -95,6 +106,7 @@ export class Approvals {
     this.redis = redis;
     this.prefix = prefix;
     redis.defineCommand("drbotApprovalTransition", { numberOfKeys: 3, lua: TRANSITION });
+    redis.defineCommand("drbotApprovalSetCard", { numberOfKeys: 1, lua: SET_CARD });
   }
 
   private key(id: string): string {
@@ -151,24 +163,12 @@ export class Approvals {
     return raw ? normalise(JSON.parse(raw)) : null;
   }
 
-  /** Records where the card is, without touching the state. */
-  async setCard(id: string, channel: string, ts: string): Promise<void> {
-    // A read-modify-write is safe here: the script re-reads before any transition, and only the
-    // card fields are written, through WATCH so a concurrent transition is never overwritten.
-    const key = this.key(id);
-    for (let attempt = 0; attempt < 5; attempt++) {
-      await this.redis.watch(key);
-      const current = await this.get(id);
-      if (!current) {
-        await this.redis.unwatch();
-        return;
-      }
-      const done = await this.redis
-        .multi()
-        .set(key, JSON.stringify({ ...current, channel, ts }), "KEEPTTL")
-        .exec();
-      if (done) return;
-    }
+  /** Records where the card is, without touching anything else (atomic, like every write). */
+  async setCard(id: string, channel: string, ts: string): Promise<ApprovalRecord | null> {
+    const raw = await (
+      this.redis as unknown as { drbotApprovalSetCard(...args: unknown[]): Promise<string | null> }
+    ).drbotApprovalSetCard(this.key(id), channel, ts);
+    return raw ? normalise(JSON.parse(raw)) : null;
   }
 
   async transition(

@@ -171,3 +171,27 @@ describe("drbot volume create --follow", () => {
     expect(bad.code).toBe(2);
   });
 });
+
+describe("drbot dr status", () => {
+  let world: World;
+  beforeAll(async () => {
+    world = await createWorld(inject("redisUrl"));
+  });
+  afterAll(async () => {
+    await world?.close();
+  });
+
+  it("prints the status as text and as JSON", async () => {
+    const text = await drbot(world, ["dr", "status"]);
+    expect(text.out).toMatch(/^Active site: primary \(rosa-primary\)/m);
+    expect(text.out).toMatch(
+      /^secondary file system: fs-0bbb2222 \(us-west-2\) available.*replica of fs-0aaa1111/m,
+    );
+    expect(text.code).toBe(0);
+    const json = await drbot(world, ["dr", "status", "--json"]);
+    const report = JSON.parse(json.out);
+    expect(report.activeSite.site).toBe("primary");
+    expect(report.fileSystems).toHaveLength(2);
+    expect(report.volumes).toEqual({ primary: 0, secondary: 0 });
+  });
+});

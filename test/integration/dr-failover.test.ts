@@ -194,3 +194,65 @@ describe("/dr failover", () => {
     expect(text).toMatch(/\*DR operation\*: none/);
   });
 });
+
+describe("/dr failover approvals under pressure", () => {
+  let world: World;
+  afterEach(async () => {
+    await world?.close();
+  });
+
+  it("expires unanswered: the card says so, the job is cancelled, nothing changes", async () => {
+    world = await createWorld(inject("redisUrl"), {
+      configure: (c) => (c.approvals.failover.expiresAfter = "2s"),
+    });
+    await world.start();
+    await world.seedVolumes(2);
+    await world.answer(await world.slash("failover", USERS.incident, "/dr"));
+    const card = await approvalCard(world);
+    const id = requestIdOf(card);
+    expect(await world.click(USERS.approver1, APPROVE, id, card.ts)).toMatch(/recorded/);
+    const done = await statusCard(world, /cancelled/);
+    expect(JSON.stringify(done.blocks)).toMatch(
+      /the approval request expired with 1\/2 approvals; nothing was changed/,
+    );
+    const expired = world.slack.message(CHANNEL, card.ts);
+    expect(JSON.stringify(expired?.blocks)).toMatch(/\*Expired\*/);
+    expect(JSON.stringify(expired?.blocks)).not.toContain(APPROVE);
+    expect(await world.click(USERS.approver2, APPROVE, id, card.ts)).toMatch(
+      /already expired; your click changed nothing/,
+    );
+    expect(world.efs.callsTo("DeleteReplicationConfiguration")).toHaveLength(0);
+    expect(world.kube.secondary.objects("PersistentVolume")).toHaveLength(0);
+  });
+
+  it("starts exactly one execution from 50 simultaneous clicks by two approvers", async () => {
+    world = await createWorld(inject("redisUrl"));
+    await world.start();
+    await world.seedVolumes(5);
+    await world.answer(await world.slash("failover", USERS.incident, "/dr"));
+    const card = await approvalCard(world);
+    const id = requestIdOf(card);
+    const clicks = Array.from({ length: 50 }, (_, i) =>
+      world.slack.sendInteraction(world.receiverUrl, {
+        type: "block_actions",
+        user_id: i % 2 === 0 ? USERS.approver1 : USERS.approver2,
+        channel_id: CHANNEL,
+        message_ts: card.ts,
+        actions: [{ action_id: APPROVE, value: id, type: "button" }],
+      }),
+    );
+    const results = await Promise.all(clicks);
+    expect(results.every((r) => r.status === 200)).toBe(true);
+    await statusCard(world, /succeeded/);
+    const answers = await world.until("every click answered", () => {
+      const mine = world.slack.responses.filter((r) => results.some((c) => c.responseUrl === r.url));
+      return mine.length === 50 ? mine : undefined;
+    });
+    expect(answers.filter((a) => /completed/.test(a.text))).toHaveLength(1);
+    expect(answers.filter((a) => /recorded \(1\/2\)/.test(a.text))).toHaveLength(1);
+    expect(world.efs.callsTo("DeleteReplicationConfiguration")).toHaveLength(1);
+    expect(world.cards().filter((m) => /DR failover for .*: succeeded/.test(m.text))).toHaveLength(1);
+    expect(await world.github.listFiles("PV-PVCs/secondary")).toHaveLength(5);
+    expect((await world.github.commits()).filter((c) => c.message.startsWith("Fail over"))).toHaveLength(1);
+  });
+});

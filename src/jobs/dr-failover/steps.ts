@@ -102,9 +102,13 @@ const approval: FailoverStep = {
           "failover.card_not_posted",
           "The approval card could not be posted to Slack yet.",
         );
-      await deps.approvals.setCard(id, ref.channel, ref.ts);
+      // Clicks may have landed before the card's place was known: redraw it from the record.
+      record = (await deps.approvals.setCard(id, ref.channel, ref.ts)) ?? record;
+      if (record.approvals.length > 0 || record.state !== "pending") {
+        const redrawn = approvalCard(record);
+        await deps.notifier.deliver(`${id}:approval`, ref, redrawn.text, redrawn.blocks);
+      }
     }
-
     if (record.state === "pending" && Date.now() >= record.expiresAt) {
       record = (await deps.approvals.transition(id, "expire", "drbot")).record ?? record;
       if (record.channel && record.ts && deps.notifier) {
