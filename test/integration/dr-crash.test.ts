@@ -1,0 +1,90 @@
+// A worker process killed (SIGKILL) in the middle of a failover's apply step: a new worker
+// process finishes it; applied volumes are not applied again, one commit, replication stopped once.
+
+import { type ChildProcess, spawn } from "node:child_process";
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { createWorld, USERS, type World } from "../support/world.ts";
+
+const CLI = new URL("../../src/cli.ts", import.meta.url).pathname;
+
+function startWorker(world: World): ChildProcess {
+  return spawn(process.execPath, [CLI, "worker"], {
+    env: {
+      ...process.env,
+      ...world.env,
+      PORT: "0",
+      LOG_LEVEL: "warn",
+      DRBOT_REDIS_PREFIX: world.prefix,
+      DRBOT_WORKER_LOCK_MS: "1000",
+      DRBOT_GITHUB_PACE_WRITES: "false",
+    },
+    stdio: "ignore",
+  });
+}
+
+describe("a failover whose worker is killed mid-apply", () => {
+  let world: World;
+  const children: ChildProcess[] = [];
+  beforeAll(async () => {
+    world = await createWorld(inject("redisUrl"), {
+      configure: (c) => (c.failover = { applyConcurrency: 8 }),
+    });
+    await world.start("bot");
+  });
+  afterAll(async () => {
+    for (const c of children) c.kill("SIGKILL");
+    await world?.close();
+  });
+
+  it("is finished by a new worker with nothing applied twice beyond the requests in flight", async () => {
+    const VOLUMES = 200;
+    await world.seedVolumes(VOLUMES);
+    world.kube.secondary.http.latencyMs = 10;
+    const first = startWorker(world);
+    children.push(first);
+
+    await world.answer(await world.slash("failover", USERS.incident, "/dr"));
+    const card = await world.until(
+      "the approval card",
+      () => world.cards().find((m) => JSON.stringify(m.blocks ?? []).includes("approval_approve")),
+      20_000,
+    );
+    const id = /"value":"(dr-[0-9a-f]{8})"/.exec(JSON.stringify(card.blocks))?.[1] as string;
+    await world.click(USERS.approver1, "approval_approve", id, card.ts);
+    await world.click(USERS.approver2, "approval_approve", id, card.ts);
+
+    const appliedKey = `${world.prefix}:failover:${id}:applied`;
+    await world.until(
+      "a quarter of the volumes applied",
+      async () => ((await world.redis.scard(appliedKey)) >= VOLUMES / 4 ? true : undefined),
+      30_000,
+    );
+    first.kill("SIGKILL");
+    await new Promise((r) => first.once("exit", r));
+    const appliedAtKill = await world.redis.scard(appliedKey);
+    expect(appliedAtKill).toBeLessThan(VOLUMES);
+
+    const second = startWorker(world);
+    children.push(second);
+    const done = await world.until(
+      "the failover to succeed",
+      () => world.cards().find((m) => /^DR failover for .*: succeeded/.test(m.text)),
+      60_000,
+    );
+    expect(done.text).toMatch(/succeeded/);
+
+    const pvs = world.kube.secondary.objects("PersistentVolume");
+    expect(pvs).toHaveLength(VOLUMES);
+    const twice = pvs.filter(
+      (pv) => world.kube.secondary.applyCount("PersistentVolume", pv.metadata.name) > 1,
+    );
+    // Only requests in flight at the kill (at most the apply concurrency) may be sent again,
+    // and server-side apply makes those a no-op.
+    expect(twice.length).toBeLessThanOrEqual(8);
+    expect(world.efs.callsTo("DeleteReplicationConfiguration")).toHaveLength(1);
+    const commits = (await world.github.commits()).filter((c) => c.message.startsWith("Fail over"));
+    expect(commits).toHaveLength(1);
+    expect(commits[0]?.message).toMatch(/^Fail over 200 volumes/);
+    expect(await world.github.listFiles("PV-PVCs/secondary")).toHaveLength(VOLUMES);
+  }, 120_000);
+});
