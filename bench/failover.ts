@@ -1,0 +1,120 @@
+// Benchmark 1: failover restore of N volumes with 25 ms added to every Kubernetes request,
+// drbot against a baseline doing what the seed playbook does (one volume at a time, one commit
+// per volume), both against the same local fakes in the same run. Also counts Slack API calls.
+
+import { createGitHubRepository } from "../src/adapters/github.ts";
+import { createKubernetesCluster } from "../src/adapters/kubernetes.ts";
+import { parseManifests, rewriteForSite, serializeManifests } from "../src/core/manifests.ts";
+import { gitSiteDirectory } from "../src/core/paths.ts";
+import { siteTarget } from "../src/core/volumes.ts";
+import { DEFAULT_TIMING } from "../src/jobs/deps.ts";
+import { createWorld, USERS, type World } from "../test/support/world.ts";
+
+export interface FailoverResult {
+  volumes: number;
+  planMs: number;
+  afterApprovalMs: number;
+  slackApiCalls: number;
+  slackCallsByMethod: Record<string, number>;
+  peakRssMb: number;
+}
+
+const K8S_LATENCY_MS = 25;
+
+export async function benchFailover(redisUrl: string, volumes: number): Promise<FailoverResult> {
+  const world = await createWorld(redisUrl, { replicationLagSeconds: 60 });
+  let peak = process.memoryUsage().rss;
+  const sampler = setInterval(() => {
+    peak = Math.max(peak, process.memoryUsage().rss);
+  }, 50);
+  try {
+    // Production timing (poll once a second), not the tests' fast polling.
+    await world.start("serve", {
+      timing: DEFAULT_TIMING,
+      notifier: { minIntervalMs: 1_000, retryDelayMs: 2_000 },
+    });
+    await world.seedVolumes(volumes);
+    world.kube.secondary.http.latencyMs = K8S_LATENCY_MS;
+    const slackBefore = world.slack.http.requests.length;
+
+    const asked = Date.now();
+    await world.answer(await world.slash("failover", USERS.incident, "/dr"));
+    const card = await world.until(
+      "the approval card",
+      () => world.cards().find((m) => JSON.stringify(m.blocks ?? []).includes("approval_approve")),
+      600_000,
+    );
+    const planMs = Date.now() - asked;
+    const id = /"value":"(dr-[0-9a-f]{8})"/.exec(JSON.stringify(card.blocks))?.[1] as string;
+    await world.click(USERS.approver1, "approval_approve", id, card.ts);
+    const approved = Date.now();
+    await world.click(USERS.approver2, "approval_approve", id, card.ts);
+    await world.until(
+      "the failover to succeed",
+      () => world.cards().find((m) => /^DR failover for .*: (succeeded|failed)/.test(m.text)),
+      600_000,
+    );
+    const afterApprovalMs = Date.now() - approved;
+    const done = world.cards().find((m) => /^DR failover for /.test(m.text));
+    if (!done?.text.includes("succeeded")) throw new Error(`failover did not succeed: ${done?.text}`);
+    if (world.kube.secondary.objects("PersistentVolume").length !== volumes)
+      throw new Error("not every volume was restored");
+    // Let the last card updates go out before counting.
+    await new Promise((r) => setTimeout(r, 1_500));
+    const calls = world.slack.http.requests.slice(slackBefore).filter((r) => r.path.startsWith("/api/"));
+    const byMethod: Record<string, number> = {};
+    for (const c of calls) byMethod[c.path.slice(5)] = (byMethod[c.path.slice(5)] ?? 0) + 1;
+    return {
+      volumes,
+      planMs,
+      afterApprovalMs,
+      slackApiCalls: calls.length,
+      slackCallsByMethod: byMethod,
+      peakRssMb: Math.round(peak / 1024 / 1024),
+    };
+  } finally {
+    clearInterval(sampler);
+    await world.close();
+  }
+}
+
+/** What the seed's volume-restore playbook does: one volume at a time, one commit per volume. */
+export async function benchPlaybookBaseline(
+  redisUrl: string,
+  volumes: number,
+): Promise<{ volumes: number; ms: number }> {
+  const world = await createWorld(redisUrl);
+  try {
+    await world.start("bot");
+    await world.seedVolumes(volumes);
+    world.kube.secondary.http.latencyMs = K8S_LATENCY_MS;
+    const config = world.service.config;
+    const cluster = createKubernetesCluster(config.sites.secondary.cluster);
+    const git = createGitHubRepository({
+      ...config.git,
+      auth: world.env.GITHUB_TOKEN as string,
+      paceWrites: false,
+    });
+    const started = Date.now();
+    const entries = await git.listFiles(gitSiteDirectory(config.git.directory, "primary"));
+    for (const entry of entries) {
+      const objects = rewriteForSite(
+        parseManifests(await git.readBlob(entry.sha)),
+        siteTarget(config, "primary"),
+        siteTarget(config, "secondary"),
+      );
+      const ns = objects.find((o) => o.kind === "PersistentVolumeClaim")?.metadata.namespace as string;
+      await cluster.ensureNamespace(ns);
+      for (const o of objects) await cluster.apply(o);
+      await git.commitFiles(
+        [{ path: entry.path.replace("/primary/", "/secondary/"), content: serializeManifests(objects) }],
+        `restore ${entry.path}`,
+      );
+    }
+    return { volumes, ms: Date.now() - started };
+  } finally {
+    await world.close();
+  }
+}
+
+export type { World };
