@@ -129,6 +129,7 @@ export async function startService(
       approvals,
       queues,
       chat: adapters.chat,
+      cardChat: adapters.progressChat,
       log: log.child({ part: "bot" }),
       metrics,
     });

@@ -25,6 +25,8 @@ export interface BotDeps {
   approvals: Approvals;
   queues: Record<JobKind, Queue<JobEnvelope>>;
   chat: ChatPort | undefined;
+  /** For posting status cards: fails fast on 429 so a command never waits for Slack. */
+  cardChat: ChatPort | undefined;
   log: Logger;
   metrics: Metrics;
 }

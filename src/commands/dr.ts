@@ -46,7 +46,7 @@ export function registerDrCommand(app: App, deps: BotDeps): void {
       await ack(ephemeral(dryRun ? "Planning a failover (dry run)…" : "Checking your failover request…"));
       try {
         const admitted = await admitFailover(
-          { ...deps, queue: deps.queues["dr-failover"] },
+          { ...deps, chat: deps.cardChat, queue: deps.queues["dr-failover"] },
           requester,
           command.channel_id,
           dryRun,

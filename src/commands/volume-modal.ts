@@ -110,7 +110,7 @@ export function registerVolumeModal(app: App, deps: BotDeps): void {
     };
     try {
       const admitted = await admitVolumeRequest(
-        { ...deps, queue: deps.queues["volume-create"] },
+        { ...deps, chat: deps.cardChat, queue: deps.queues["volume-create"] },
         input.request,
         requester,
         channel,

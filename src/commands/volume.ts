@@ -100,7 +100,7 @@ export function registerVolumeCommand(app: App, deps: BotDeps): void {
         return count("refused");
       }
       const admitted = await admitVolumeRequest(
-        { ...deps, queue: deps.queues["volume-create"] },
+        { ...deps, chat: deps.cardChat, queue: deps.queues["volume-create"] },
         request,
         requester,
         command.channel_id,

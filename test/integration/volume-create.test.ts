@@ -165,3 +165,108 @@ describe("/volume create under concurrency", () => {
     expect(await world.github.commits()).toHaveLength(1);
   });
 });
+
+describe("/volume create from the form, /volume list, and Slack trouble", () => {
+  let world: World;
+  beforeEach(async () => {
+    world = await createWorld(inject("redisUrl"));
+    await world.start();
+  });
+  afterEach(async () => {
+    await world?.close();
+  });
+
+  const submit = (viewId: string, values: Record<string, string>, user = USERS.requester) =>
+    world.slack.sendInteraction(world.receiverUrl, {
+      type: "view_submission",
+      user_id: user,
+      view_id: viewId,
+      values: Object.fromEntries(
+        Object.entries(values).map(([block, value]) => [
+          block,
+          {
+            value:
+              block === "business_unit"
+                ? { type: "static_select", selected_option: { value } }
+                : { type: "plain_text_input", value },
+          },
+        ]),
+      ),
+    });
+
+  it("opens a form, shows input errors beside the fields, and creates the volume on a good submission", async () => {
+    const res = await world.slash("create");
+    expect(res.status).toBe(200);
+    const view = await world.until("the form", () => world.slack.views[0]);
+    expect(JSON.stringify(view)).toContain("Request a volume");
+
+    const bad = await submit(view.id, {
+      business_unit: "sales",
+      application: "Shipping",
+      namespace: "kube-system",
+      pvc_name: "data",
+      pvc_size: "0",
+    });
+    expect(bad.json).toMatchObject({
+      response_action: "errors",
+      errors: {
+        application: expect.stringMatching(/capital letters/),
+        namespace: expect.stringMatching(/reserved/),
+        pvc_size: expect.stringMatching(/at least 1 GiB/),
+      },
+    });
+    const good = await submit(view.id, {
+      business_unit: "sales",
+      application: "shipping",
+      namespace: "form",
+      pvc_name: "data",
+      pvc_size: "3",
+    });
+    expect(good.status).toBe(200);
+    await world.until("success", () =>
+      world.cards().find((m) => /sales\.shipping\.form\.data \(3Gi\).*succeeded/.test(m.text)),
+    );
+    const told = await world.until("the ephemeral acceptance", () =>
+      world.slack.ephemerals.find((e) => /^Accepted: volume sales\.shipping\.form\.data/.test(e.text)),
+    );
+    expect(told.user).toBe(USERS.requester);
+  });
+
+  it("lists the volumes recorded in Git, filtered", async () => {
+    for (const [app, pvc] of [
+      ["shipping", "a"],
+      ["shipping", "b"],
+      ["billing", "c"],
+    ]) {
+      await world.answer(await world.slash(`create bu=sales app=${app} ns=dev pvc=${pvc} size=1`));
+    }
+    await world.until(
+      "three volumes",
+      () => world.cards().filter((m) => /succeeded/.test(m.text)).length === 3 || undefined,
+    );
+    const all = await world.answer(await world.slash("list"));
+    expect(all).toMatch(/3 volumes on the primary site/);
+    const filtered = await world.answer(await world.slash("list app=shipping"));
+    expect(filtered).toMatch(/2 volumes on the primary site \(app=shipping\)/);
+    expect(filtered).not.toContain("billing");
+    expect(await world.answer(await world.slash("list colour=red"))).toMatch(/unknown key "colour"/);
+  });
+
+  it("finishes the job while Slack answers 429 and 500, and the card catches up", async () => {
+    world.slack.rateLimit("chat.update", { retryAfterSeconds: 1, forMs: 3_000 });
+    world.slack.rateLimit("chat.postMessage", { retryAfterSeconds: 1, forMs: 2_000 });
+    world.slack.serverError("chat.update", { status: 500, times: 3 });
+    const started = Date.now();
+    await world.answer(await world.slash("create bu=sales app=shipping ns=shipping-dev pvc=data size=10Gi"));
+    // The work itself is not held up by Slack: the Git commit lands while Slack still refuses.
+    await world.until("the commit", async () => ((await world.github.readFile(GIT_PATH)) ? true : undefined));
+    expect(Date.now() - started).toBeLessThan(3_000);
+    const card = await world.until(
+      "the card to catch up",
+      () => world.cards().find((m) => /succeeded/.test(m.text)),
+      20_000,
+    );
+    expect(card.text).toContain("succeeded");
+    expect(world.cards()).toHaveLength(1);
+  });
+});
