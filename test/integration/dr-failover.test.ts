@@ -119,6 +119,22 @@ describe("/dr failover", () => {
     ).toContain("fs-0bbb2222");
   });
 
+  it("fails over while the primary region does not answer at all", async () => {
+    await world.seedVolumes(10);
+    world.efs.setRegionDown("us-east-1", true);
+    await world.kube.primary.close();
+    await world.answer(await world.slash("failover", USERS.incident, "/dr"));
+    const card = await approvalCard(world);
+    expect(JSON.stringify(card.blocks)).toMatch(/does not answer; expected in a regional outage/);
+    const id = requestIdOf(card);
+    await world.click(USERS.approver1, APPROVE, id, card.ts);
+    await world.click(USERS.approver2, APPROVE, id, card.ts);
+    await statusCard(world, /succeeded/);
+    expect(world.efs.callsTo("DeleteReplicationConfiguration", "us-west-2").length).toBeGreaterThanOrEqual(1);
+    expect(world.efs.callsTo("DeleteReplicationConfiguration", "us-east-1")).toHaveLength(0);
+    expect(world.kube.secondary.objects("PersistentVolume")).toHaveLength(10);
+  });
+
   it("refuses clicks that may not count, and a deny ends it with nothing changed", async () => {
     await world.seedVolumes(3);
     await world.answer(await world.slash("failover", USERS.incident, "/dr"));
