@@ -186,7 +186,11 @@ function boltApp(
   const clientOptions = settings.slack.apiUrl ? { slackApiUrl: settings.slack.apiUrl } : {};
   const logger = boltLogger(log.child({ part: "bolt" }));
   if (settings.slack.appToken) {
-    const receiver = new SocketModeReceiver({ appToken: settings.slack.appToken, logger });
+    const receiver = new SocketModeReceiver({
+      appToken: settings.slack.appToken,
+      logger,
+      installerOptions: { clientOptions },
+    });
     return { app: new App({ token: settings.slack.botToken, receiver, clientOptions, logger }) };
   }
   const receiver = new HTTPReceiver({

@@ -246,6 +246,9 @@ export class FakeSlack {
   private readonly responseUrls = new Map<string, ResponseUrlRecord>();
   private lastTsMicros = 0;
   private readonly methods: Record<string, (args: Args) => MethodResult>;
+  /** Socket Mode: the app-level token and the WebSocket URL `apps.connections.open` hands out. */
+  appToken: string | undefined;
+  socketModeUrl: string | undefined;
 
   constructor(options: FakeSlackOptions) {
     this.botToken = options.botToken;
@@ -269,6 +272,10 @@ export class FakeSlack {
       "usergroups.users.list": (a) => this.usergroupUsers(a),
       "users.info": (a) => this.usersInfo(a),
       "conversations.info": (a) => this.conversationsInfo(a),
+      "apps.connections.open": () => {
+        if (!this.socketModeUrl) throw new SlackApiError("not_allowed_token_type");
+        return { url: this.socketModeUrl };
+      },
     };
     this.http = new FakeHttpServer("slack", (req) => this.handle(req));
   }
@@ -600,6 +607,11 @@ export class FakeSlack {
     const header = req.headers.authorization;
     const token = header?.startsWith("Bearer ") ? header.slice("Bearer ".length) : str(args.token);
     if (!token) throw new SlackApiError("not_authed");
+    if (req.path === "/api/apps.connections.open") {
+      // Only an app-level token opens Socket Mode connections.
+      if (!this.appToken || token !== this.appToken) throw new SlackApiError("invalid_auth");
+      return;
+    }
     if (token !== this.botToken) throw new SlackApiError("invalid_auth");
   }
 
