@@ -58,6 +58,8 @@ export interface StepContext<I, S, D> {
   envelope: JobEnvelope<I, S>;
   /** Live detail for the running step (rate-limited on the card). */
   progress(detail: string): void;
+  /** Aborted when the worker shuts down; waiting steps stop at once and resume elsewhere. */
+  signal: AbortSignal;
 }
 
 export interface StepResult {
@@ -98,6 +100,7 @@ export interface StepIo<I, S> {
   changed(envelope: JobEnvelope<I, S>, event: StepEvent): void;
   /** Whether a transient failure now may still be retried by the queue. */
   retriesLeft: boolean;
+  signal?: AbortSignal;
 }
 
 export type StepEvent =
@@ -116,6 +119,27 @@ export class JobFailed extends Error {
 /** Thrown by a step when the job ends without having done its work (denied, expired, cancelled). */
 export class JobCancelled extends Error {
   override readonly name = "JobCancelled";
+}
+
+/** Thrown by `pause` when the worker is shutting down. */
+export class JobInterrupted extends Error {
+  override readonly name = "JobInterrupted";
+}
+
+/** Waits `ms`, or throws JobInterrupted as soon as `signal` aborts (worker shutdown). */
+export function pause(ms: number, signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.reject(new JobInterrupted("worker shutting down"));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      signal.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(new JobInterrupted("worker shutting down"));
+    };
+    signal.addEventListener("abort", onAbort, { once: true });
+  });
 }
 
 /** Thrown by the runner when a step parked the job; the queue puts it aside until `until`. */
@@ -188,9 +212,19 @@ export async function runSteps<I, S, D>(
           record.detail = detail;
           io.changed(envelope, { type: "progress", step: step.name });
         },
+        signal: io.signal ?? new AbortController().signal,
       });
     } catch (err) {
       const message = errorMessage(err);
+      if (err instanceof JobInterrupted) {
+        // Put back without counting an attempt: another worker resumes at this step.
+        record.status = "pending";
+        record.detail = "interrupted by a worker shutdown; resuming";
+        await io.save(envelope);
+        io.changed(envelope, { type: "progress", step: step.name });
+        stepLog.info("step interrupted by shutdown");
+        throw new JobParked(Date.now());
+      }
       if (err instanceof JobCancelled) {
         record.status = "skipped";
         record.detail = message;

@@ -34,6 +34,9 @@ export interface RunningWorkers {
   close(): Promise<void>;
 }
 
+/** How long running steps get to finish or checkpoint after SIGTERM before the worker exits. */
+const SHUTDOWN_GRACE_MS = 20_000;
+
 export function startWorkers(
   definitions: Record<JobKind, AnyJobDefinition | undefined>,
   deps: JobDeps,
@@ -42,13 +45,14 @@ export function startWorkers(
   settings: WorkerSettings,
 ): RunningWorkers {
   const workers: Worker[] = [];
+  const shutdown = new AbortController();
   for (const [kind, definition] of Object.entries(definitions) as Array<
     [JobKind, AnyJobDefinition | undefined]
   >) {
     if (!definition) continue;
     const worker = new Worker<JobEnvelope>(
       QUEUES[kind],
-      (job, token) => processJob(definition, job, token, deps, notifier, log),
+      (job, token) => processJob(definition, job, token, deps, notifier, log, shutdown.signal),
       {
         connection: settings.connection,
         prefix: settings.prefix,
@@ -67,8 +71,21 @@ export function startWorkers(
   return {
     workers,
     async close() {
-      // Lets running steps finish (their checkpoint is saved), takes no new jobs.
-      await Promise.all(workers.map((w) => w.close()));
+      // No new jobs; waiting steps are interrupted and put back for another worker; running
+      // steps get a grace period to finish and checkpoint.
+      shutdown.abort();
+      const closed = Promise.all(workers.map((w) => w.close()));
+      const timedOut = await Promise.race([
+        closed.then(() => false),
+        sleep(SHUTDOWN_GRACE_MS).then(() => true),
+      ]);
+      if (timedOut) {
+        log.warn(
+          { graceMs: SHUTDOWN_GRACE_MS },
+          "steps still running at shutdown; their jobs resume on another worker",
+        );
+        await Promise.all(workers.map((w) => w.close(true)));
+      }
       await notifier?.drain(5_000);
     },
   };
@@ -81,6 +98,7 @@ async function processJob(
   deps: JobDeps,
   notifier: Notifier | undefined,
   log: Logger,
+  signal: AbortSignal,
 ): Promise<{ outcome: string }> {
   const envelope = job.data;
   const jobLog = log.child({ jobId: job.id, requestId: envelope.requestId, kind: envelope.kind });
@@ -90,6 +108,7 @@ async function processJob(
       save: (e) => job.updateData(e),
       changed: (e, event) => report(definition, key, e, event, notifier),
       retriesLeft: job.attemptsMade + 1 < (job.opts.attempts ?? 1),
+      signal,
     });
     return { outcome: done.outcome?.state ?? "succeeded" };
   } catch (err) {
@@ -109,6 +128,10 @@ async function processJob(
       notifier?.forget(key);
     }
   }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms).unref());
 }
 
 /** How long a finished job waits for its final card to reach Slack before completing anyway. */

@@ -133,3 +133,53 @@ describe("a worker killed between steps", () => {
     60_000,
   );
 });
+
+describe("a worker stopped with SIGTERM while a step waits", () => {
+  let world: World;
+  let queue: ReturnType<typeof createQueue>;
+  beforeAll(async () => {
+    world = await createWorld(inject("redisUrl"));
+    await world.start("bot");
+    queue = createQueue("volume-create", redisConnection(world.redisUrl), world.prefix);
+  });
+  afterAll(async () => {
+    await queue?.close();
+    await world?.close();
+  });
+
+  it("exits promptly, puts the job back, and another worker finishes it", async () => {
+    world.kube.primary.holdBinding("graceful");
+    const first = startWorker(world);
+    await world.answer(await world.slash("create bu=sales app=term ns=term pvc=graceful size=1"));
+    const jobId = jobIdFor("volume-create", "sales.term.term.graceful");
+    await world.until("the bound step to wait", async () => {
+      const job = await queue.getJob(jobId);
+      return (job?.data as JobEnvelope | undefined)?.steps.bound?.status === "running" || undefined;
+    });
+    const asked = Date.now();
+    first.kill("SIGTERM");
+    const code = await new Promise((r) => first.once("exit", r));
+    expect(code).toBe(0);
+    expect(Date.now() - asked).toBeLessThan(10_000);
+    const job = await queue.getJob(jobId);
+    const data = job?.data as JobEnvelope;
+    expect(data.steps.bound).toMatchObject({
+      status: "pending",
+      detail: expect.stringMatching(/interrupted by a worker shutdown/),
+    });
+    expect(data.outcome).toBeUndefined();
+
+    world.kube.primary.releaseBinding("graceful");
+    const second = startWorker(world);
+    await world.until(
+      "success",
+      () => world.cards().find((m) => /sales\.term\.term\.graceful.*succeeded/.test(m.text)),
+      30_000,
+    );
+    second.kill("SIGTERM");
+    await new Promise((r) => second.once("exit", r));
+    expect(
+      (await world.github.commits()).filter((c) => c.message.includes("sales.term.term.graceful")),
+    ).toHaveLength(1);
+  }, 60_000);
+});

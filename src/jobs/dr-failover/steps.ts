@@ -8,7 +8,7 @@ import { DrbotError, errorMessage, isTransient } from "../../core/errors.ts";
 import { parseManifests } from "../../core/manifests.ts";
 import { mapLimit } from "../../core/map-limit.ts";
 import { gitSiteDirectory, parseGitPath } from "../../core/paths.ts";
-import { JobCancelled, type Step } from "../../core/steps.ts";
+import { JobCancelled, pause, type Step } from "../../core/steps.ts";
 import type { JobDeps } from "../deps.ts";
 import { approvalCard } from "./approval-card.ts";
 import type { FailoverInput, FailoverState } from "./input.ts";
@@ -267,7 +267,7 @@ const stopReplication: FailoverStep = {
 const waitWritable: FailoverStep = {
   name: "wait-writable",
   title: "Wait until the secondary is writable",
-  async run({ input, deps, progress }) {
+  async run({ input, deps, progress, signal }) {
     if (input.dryRun) return DRY_RUN;
     const { secondary } = deps.config.sites;
     const started = Date.now();
@@ -288,7 +288,7 @@ const waitWritable: FailoverStep = {
         : `overwrite protection still ${fs.overwriteProtection}`;
       if (Date.now() >= deadline) break;
       progress(`${last} (${formatDuration(Date.now() - started)})`);
-      await new Promise((r) => setTimeout(r, deps.timing.pollMs));
+      await pause(deps.timing.pollMs, signal);
     }
     throw new DrbotError(
       "conflict",
@@ -305,7 +305,7 @@ const waitWritable: FailoverStep = {
 const apply: FailoverStep = {
   name: "apply",
   title: "Apply the volumes to the secondary cluster",
-  async run({ input, deps, state, envelope, progress }) {
+  async run({ input, deps, state, envelope, progress, signal }) {
     if (input.dryRun) return DRY_RUN;
     const id = envelope.requestId;
     const cluster = deps.clusters.secondary;
@@ -350,7 +350,7 @@ const apply: FailoverStep = {
       unbound = expected.filter((v) => !bound.has(v.pvName));
       if (unbound.length === 0 || Date.now() >= deadline) break;
       progress(`${expected.length - unbound.length}/${expected.length} claims bound`);
-      await new Promise((r) => setTimeout(r, deps.timing.pollMs));
+      await pause(deps.timing.pollMs, signal);
     }
     for (const v of unbound) {
       await deps.failovers.markAttention(

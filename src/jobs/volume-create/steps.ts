@@ -5,7 +5,7 @@ import { DrbotError } from "../../core/errors.ts";
 import { parseManifests } from "../../core/manifests.ts";
 import { directorySegments, nfsPath, pvName, type SiteName } from "../../core/paths.ts";
 import type { KubeObject } from "../../core/ports/cluster.ts";
-import type { Step } from "../../core/steps.ts";
+import { pause, type Step } from "../../core/steps.ts";
 import { validateVolumeRequest } from "../../core/volume-request.ts";
 import { describeExisting, findExistingVolume, renderVolume, volumeGitPath } from "../../core/volumes.ts";
 import type { JobDeps } from "../deps.ts";
@@ -128,7 +128,7 @@ const apply: VolumeStep = {
 const bound: VolumeStep = {
   name: "bound",
   title: "Wait until the PVC is Bound",
-  async run({ input, state, deps, progress }) {
+  async run({ input, state, deps, progress, signal }) {
     const cluster = deps.clusters[site(state)];
     const started = Date.now();
     const deadline = started + deps.timing.bindTimeoutMs;
@@ -140,7 +140,7 @@ const bound: VolumeStep = {
       if (phase === "Lost") break;
       if (Date.now() >= deadline) break;
       progress(`PVC is ${phase} (${formatDuration(Date.now() - started)})`);
-      await new Promise((r) => setTimeout(r, deps.timing.pollMs));
+      await pause(deps.timing.pollMs, signal);
     }
     throw new DrbotError(
       "conflict",
