@@ -16,6 +16,7 @@ import { FailoverStore } from "./core/failover-store.ts";
 import { createLogger, type Logger } from "./core/logger.ts";
 import { createMetrics, type Metrics } from "./core/metrics.ts";
 import { Notifier } from "./core/notifier.ts";
+import type { EfsPort } from "./core/ports/efs.ts";
 import { DEFAULT_TIMING, type JobDeps, type JobTiming } from "./jobs/deps.ts";
 import { failoverJob } from "./jobs/dr-failover/index.ts";
 import { createQueue, type JobKind, redisConnection } from "./jobs/queues.ts";
@@ -62,6 +63,7 @@ export async function startService(
   redis.on("error", (err) => log.warn({ err }, "redis connection error"));
   const adapters = createAdapters(config, settings, log, {
     paceGitWrites: settings.tuning.paceGitWrites,
+    metrics,
     ...options.adapters,
   });
   const dr = new DrState(redis, prefix);
@@ -99,6 +101,7 @@ export async function startService(
       {
         connection,
         prefix,
+        metrics,
         concurrency: settings.tuning.workerConcurrency,
         lockDurationMs: settings.tuning.workerLockMs,
         stalledIntervalMs: Math.max(500, Math.round(settings.tuning.workerLockMs / 2)),
@@ -136,6 +139,8 @@ export async function startService(
     if (!slackListener) await app.start();
   }
 
+  const lagWatch = role === "bot" ? undefined : watchReplicationLag(config, adapters.efs, metrics, log);
+
   const server = createServer((req, res) => {
     const path = (req.url ?? "/").split("?")[0];
     if (req.method === "GET" && path === "/healthz") return send(res, 200, { status: "ok", role });
@@ -150,7 +155,7 @@ export async function startService(
       });
       return;
     }
-    if (slackListener) return slackListener(req, res);
+    if (slackListener && path === "/slack/events") return slackListener(req, res);
     send(res, 404, { error: "not found" });
   });
   await new Promise<void>((resolve) => server.listen(settings.port, resolve));
@@ -164,6 +169,7 @@ export async function startService(
   const stop = () => {
     stopping ??= (async () => {
       log.info("stopping: no new work, letting running steps checkpoint");
+      clearInterval(lagWatch);
       await closeServer(server);
       await app?.stop().catch(() => {});
       await workers?.close();
@@ -212,6 +218,29 @@ async function readiness(redis: Redis, workers: RunningWorkers | undefined) {
   }
   if (workers) checks.workers = workers.workers.every((w) => w.isRunning()) ? "ok" : "not running";
   return { ready: Object.values(checks).every((v) => v === "ok"), checks };
+}
+
+/** Keeps `drbot_replication_lag_seconds` current: one EFS call a minute, to the secondary's region. */
+function watchReplicationLag(config: Config, efs: EfsPort, metrics: Metrics, log: Logger): NodeJS.Timeout {
+  const { fileSystemId, region } = config.sites.secondary.efs;
+  const refresh = async () => {
+    try {
+      const r = await efs.describeReplication(region, fileSystemId);
+      const when = r?.destinations.find((d) => d.fileSystemId === fileSystemId)?.lastReplicatedTimestamp;
+      if (when)
+        metrics.replicationLagSeconds.set(
+          { file_system_id: fileSystemId },
+          (Date.now() - when.getTime()) / 1000,
+        );
+      else metrics.replicationLagSeconds.remove({ file_system_id: fileSystemId });
+    } catch (err) {
+      log.debug({ err }, "replication lag not refreshed");
+    }
+  };
+  void refresh();
+  const timer = setInterval(() => void refresh(), 60_000);
+  timer.unref();
+  return timer;
 }
 
 function send(res: ServerResponse, status: number, body: unknown): void {

@@ -8,7 +8,9 @@ import { createLocalDirectories } from "./adapters/local-directories.ts";
 import { createSlackChat, slackRetry } from "./adapters/slack.ts";
 import { type Config, ConfigError } from "./core/config.ts";
 import type { EnvSettings } from "./core/env.ts";
+import { instrument } from "./core/instrument.ts";
 import type { Logger } from "./core/logger.ts";
+import type { Metrics } from "./core/metrics.ts";
 import type { SiteName } from "./core/paths.ts";
 import type { ChatPort } from "./core/ports/chat.ts";
 import type { ClusterPort } from "./core/ports/cluster.ts";
@@ -29,6 +31,8 @@ export interface Adapters {
 }
 
 export interface AdapterOverrides {
+  /** Times and counts every call (Prometheus). */
+  metrics?: Metrics;
   /** Tests and benchmarks: GitHub's one-second spacing of writes, off. */
   paceGitWrites?: boolean;
 }
@@ -72,12 +76,18 @@ export function createAdapters(
         timeoutMs: 10_000,
       })
     : undefined;
+  const m = overrides.metrics;
+  const wrap = <T extends object>(port: T, dependency: string): T =>
+    m ? instrument(port, dependency, m) : port;
   return {
-    efs,
-    clusters,
-    git,
-    chat,
-    progressChat,
+    efs: wrap(efs, "efs"),
+    clusters: {
+      primary: wrap(clusters.primary, "kubernetes-primary"),
+      secondary: wrap(clusters.secondary, "kubernetes-secondary"),
+    },
+    git: wrap(git, "github"),
+    chat: chat && wrap(chat, "slack"),
+    progressChat: progressChat && wrap(progressChat, "slack"),
     directories: createLocalDirectories(),
     close: () => efs.close(),
   };

@@ -137,6 +137,12 @@ export async function afterResolution(
       deps.log.warn({ err, request: record.id }, "could not update the approval card");
     }
   }
+  if (record.state !== "pending" && record.resolvedAt) {
+    deps.metrics.approvalWaitSeconds.observe(
+      { action: record.action, outcome: record.state },
+      (record.resolvedAt - record.createdAt) / 1000,
+    );
+  }
   if (record.state !== "pending" && record.jobId) {
     // The job may be between reading the record and being put aside; give it a moment.
     const job = await deps.queues["dr-failover"].getJob(record.jobId);

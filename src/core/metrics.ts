@@ -26,6 +26,26 @@ export function createMetrics() {
       labelNames: ["command", "result"],
       registers: [registry],
     }),
+    approvalWaitSeconds: new Histogram({
+      name: "drbot_approval_wait_seconds",
+      help: "Time from an approval request to its resolution, by outcome.",
+      labelNames: ["action", "outcome"],
+      buckets: [10, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200],
+      registers: [registry],
+    }),
+    dependencyCallSeconds: new Histogram({
+      name: "drbot_dependency_call_duration_seconds",
+      help: "Calls to Slack, EFS, Kubernetes and GitHub, by dependency and method.",
+      labelNames: ["dependency", "method"],
+      buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers: [registry],
+    }),
+    dependencyErrors: new Counter({
+      name: "drbot_dependency_errors_total",
+      help: "Failed calls to Slack, EFS, Kubernetes and GitHub, by dependency and error code.",
+      labelNames: ["dependency", "code"],
+      registers: [registry],
+    }),
     replicationLagSeconds: new Gauge({
       name: "drbot_replication_lag_seconds",
       help: "Seconds since the last completed replication, per destination file system.",

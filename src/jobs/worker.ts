@@ -4,6 +4,7 @@
 
 import { type ConnectionOptions, DelayedError, type Job, UnrecoverableError, Worker } from "bullmq";
 import type { Logger } from "../core/logger.ts";
+import type { Metrics } from "../core/metrics.ts";
 import type { Notifier } from "../core/notifier.ts";
 import { renderStatusCard, stepLogLine } from "../core/status-card.ts";
 import {
@@ -21,6 +22,7 @@ import { type JobKind, QUEUES } from "./queues.ts";
 export type AnyJobDefinition = JobDefinition<any, any, JobDeps>;
 
 export interface WorkerSettings {
+  metrics?: Metrics;
   connection: ConnectionOptions;
   prefix: string;
   concurrency?: number;
@@ -52,7 +54,8 @@ export function startWorkers(
     if (!definition) continue;
     const worker = new Worker<JobEnvelope>(
       QUEUES[kind],
-      (job, token) => processJob(definition, job, token, deps, notifier, log, shutdown.signal),
+      (job, token) =>
+        processJob(definition, job, token, deps, notifier, log, shutdown.signal, settings.metrics),
       {
         connection: settings.connection,
         prefix: settings.prefix,
@@ -99,6 +102,7 @@ async function processJob(
   notifier: Notifier | undefined,
   log: Logger,
   signal: AbortSignal,
+  metrics: Metrics | undefined,
 ): Promise<{ outcome: string }> {
   const envelope = job.data;
   const jobLog = log.child({ jobId: job.id, requestId: envelope.requestId, kind: envelope.kind });
@@ -106,7 +110,21 @@ async function processJob(
   try {
     const done = await runSteps(definition, envelope, deps, jobLog, {
       save: (e) => job.updateData(e),
-      changed: (e, event) => report(definition, key, e, event, notifier),
+      changed: (e, event) => {
+        report(definition, key, e, event, notifier);
+        const record = "step" in event ? e.steps[event.step] : undefined;
+        if (
+          metrics &&
+          record?.startedAt &&
+          record.finishedAt &&
+          (event.type === "finished" || event.type === "failed")
+        ) {
+          metrics.stepSeconds.observe(
+            { kind: e.kind, step: event.step, status: record.status },
+            (record.finishedAt - record.startedAt) / 1000,
+          );
+        }
+      },
       retriesLeft: job.attemptsMade + 1 < (job.opts.attempts ?? 1),
       signal,
     });

@@ -1,0 +1,103 @@
+// What an operator relies on: health and readiness probes, Prometheus metrics after real work,
+// and no secret value anywhere drbot writes (logs, Slack, job data, Git).
+
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { createWorld, USERS, type World } from "../support/world.ts";
+
+describe("operations", () => {
+  let world: World;
+  beforeAll(async () => {
+    world = await createWorld(inject("redisUrl"));
+    await world.start();
+    // Real work of both kinds, with approvals.
+    await world.seedVolumes(3);
+    await world.answer(await world.slash("create bu=sales app=ops ns=ops pvc=data size=1"));
+    await world.until("the volume", () =>
+      world.cards().find((m) => /sales\.ops\.ops\.data.*succeeded/.test(m.text)),
+    );
+    await world.answer(await world.slash("failover", USERS.incident, "/dr"));
+    const card = await world.until("the approval card", () =>
+      world.cards().find((m) => JSON.stringify(m.blocks ?? []).includes("approval_approve")),
+    );
+    const id = /"value":"(dr-[0-9a-f]{8})"/.exec(JSON.stringify(card.blocks))?.[1] as string;
+    await world.click(USERS.approver1, "approval_approve", id, card.ts);
+    await world.click(USERS.approver2, "approval_approve", id, card.ts);
+    await world.until("the failover", () =>
+      world.cards().find((m) => /^DR failover for .*: succeeded/.test(m.text)),
+    );
+  });
+  afterAll(async () => {
+    await world?.close();
+  });
+
+  it("answers the probes", async () => {
+    const health = await fetch(`${world.service.url}/healthz`);
+    expect(health.status).toBe(200);
+    expect(await health.json()).toEqual({ status: "ok", role: "serve" });
+    const ready = await fetch(`${world.service.url}/readyz`);
+    expect(ready.status).toBe(200);
+    expect(await ready.json()).toEqual({ ready: true, checks: { config: "ok", redis: "ok", workers: "ok" } });
+    expect((await fetch(`${world.service.url}/nope`)).status).toBe(404);
+  });
+
+  it("exposes jobs, steps, approvals, dependency calls and replication lag as Prometheus metrics", async () => {
+    const res = await fetch(`${world.service.url}/metrics`);
+    expect(res.headers.get("content-type")).toMatch(/text\/plain/);
+    const text = await res.text();
+    expect(text).toMatch(/^drbot_jobs_total\{kind="volume-create",outcome="succeeded"\} 1$/m);
+    expect(text).toMatch(/^drbot_jobs_total\{kind="dr-failover",outcome="succeeded"\} 1$/m);
+    expect(text).toMatch(
+      /^drbot_step_duration_seconds_count\{kind="volume-create",step="commit",status="done"\} 1$/m,
+    );
+    expect(text).toMatch(/^drbot_approval_wait_seconds_count\{action="failover",outcome="approved"\} 1$/m);
+    expect(text).toMatch(
+      /^drbot_dependency_call_duration_seconds_count\{dependency="kubernetes-secondary",method="apply"\} \d+$/m,
+    );
+    expect(text).toMatch(/^drbot_commands_total\{command="\/volume create",result="accepted"\} 1$/m);
+    expect(text).toMatch(/^drbot_replication_lag_seconds\{file_system_id="fs-0bbb2222"\} \d+/m);
+  });
+
+  it("counts failed dependency calls by code", async () => {
+    world.github.injectFault({
+      method: "GET",
+      path: /\/contents\//,
+      reply: { status: 401, body: { message: "Bad credentials" } },
+      times: 1,
+    });
+    await world.answer(await world.slash("create bu=sales app=ops ns=ops pvc=other size=1"));
+    const text = await (await fetch(`${world.service.url}/metrics`)).text();
+    expect(text).toMatch(
+      /^drbot_dependency_errors_total\{dependency="github",code="git\.unauthorized"\} 1$/m,
+    );
+  });
+
+  it("never writes a secret value into logs, Slack, job data or Git", async () => {
+    const secrets = [...world.secrets, "fake-secret-access-key"];
+    expect(world.logs.length).toBeGreaterThan(50);
+    const logs = world.logs.join("");
+    const slack = JSON.stringify([
+      world.slack.messages(),
+      world.slack.ephemerals,
+      world.slack.responses,
+      world.slack.views,
+    ]);
+    const keys = await world.redis.keys(`${world.prefix}:*`);
+    const redisValues: string[] = [];
+    for (const key of keys) {
+      const type = await world.redis.type(key);
+      if (type === "string") redisValues.push((await world.redis.get(key)) ?? "");
+      if (type === "hash") redisValues.push(JSON.stringify(await world.redis.hgetall(key)));
+    }
+    const files = await world.github.listFiles();
+    const git =
+      (await Promise.all(files.map((f) => world.github.readFile(f)))).join("\n") +
+      (await world.github.git("log", "--format=%B"));
+    for (const secret of secrets) {
+      expect(logs.includes(secret), `secret in logs: ${secret.slice(0, 6)}…`).toBe(false);
+      expect(slack.includes(secret), "secret in Slack").toBe(false);
+      expect(redisValues.join("\n").includes(secret), "secret in Redis").toBe(false);
+      expect(git.includes(secret), "secret in Git").toBe(false);
+    }
+    expect(logs).toContain('"jobId":"volume-create.sales.ops.ops.data"');
+  });
+});
