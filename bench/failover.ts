@@ -6,8 +6,10 @@ import { createGitHubRepository } from "../src/adapters/github.ts";
 import { createKubernetesCluster } from "../src/adapters/kubernetes.ts";
 import { parseManifests, rewriteForSite, serializeManifests } from "../src/core/manifests.ts";
 import { gitSiteDirectory } from "../src/core/paths.ts";
+import type { JobEnvelope } from "../src/core/steps.ts";
 import { siteTarget } from "../src/core/volumes.ts";
 import { DEFAULT_TIMING } from "../src/jobs/deps.ts";
+import { createQueue, jobIdFor, redisConnection } from "../src/jobs/queues.ts";
 import { createWorld, USERS, type World } from "../test/support/world.ts";
 
 export interface FailoverResult {
@@ -17,12 +19,19 @@ export interface FailoverResult {
   slackApiCalls: number;
   slackCallsByMethod: Record<string, number>;
   peakRssMb: number;
+  /** Seconds per failover step, from the job's own checkpoint. */
+  steps: Record<string, number>;
+  kubernetesRequests: number;
+  kubernetesConnections: number;
 }
 
 const K8S_LATENCY_MS = 25;
 
 export async function benchFailover(redisUrl: string, volumes: number): Promise<FailoverResult> {
-  const world = await createWorld(redisUrl, { replicationLagSeconds: 60 });
+  const world = await createWorld(redisUrl, {
+    replicationLagSeconds: 60,
+    configure: (c) => (c.failover = { applyConcurrency: Number(process.env.BENCH_APPLY_CONCURRENCY ?? 32) }),
+  });
   let peak = process.memoryUsage().rss;
   const sampler = setInterval(() => {
     peak = Math.max(peak, process.memoryUsage().rss);
@@ -62,6 +71,13 @@ export async function benchFailover(redisUrl: string, volumes: number): Promise<
     // Let the last card updates go out before counting.
     await new Promise((r) => setTimeout(r, 1_500));
     const calls = world.slack.http.requests.slice(slackBefore).filter((r) => r.path.startsWith("/api/"));
+    const queue = createQueue("dr-failover", redisConnection(world.redisUrl), world.prefix);
+    const job = await queue.getJob(jobIdFor("dr-failover", id));
+    await queue.close();
+    const steps: Record<string, number> = {};
+    for (const [name, r] of Object.entries((job?.data as JobEnvelope).steps)) {
+      if (r.startedAt && r.finishedAt) steps[name] = Math.round(r.finishedAt - r.startedAt) / 1000;
+    }
     const byMethod: Record<string, number> = {};
     for (const c of calls) byMethod[c.path.slice(5)] = (byMethod[c.path.slice(5)] ?? 0) + 1;
     return {
@@ -71,6 +87,9 @@ export async function benchFailover(redisUrl: string, volumes: number): Promise<
       slackApiCalls: calls.length,
       slackCallsByMethod: byMethod,
       peakRssMb: Math.round(peak / 1024 / 1024),
+      steps,
+      kubernetesRequests: world.kube.secondary.requests.length,
+      kubernetesConnections: world.kube.secondary.http.connections,
     };
   } finally {
     clearInterval(sampler);

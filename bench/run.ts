@@ -7,7 +7,10 @@ import { startRedisServer } from "../test/support/redis-server.ts";
 import { benchFailover, benchPlaybookBaseline } from "./failover.ts";
 
 const { values, positionals } = parseArgs({
-  options: { volumes: { type: "string", default: "1000" } },
+  options: {
+    volumes: { type: "string", default: "1000" },
+    "skip-baseline": { type: "boolean", default: false },
+  },
   allowPositionals: true,
 });
 const only = new Set(positionals);
@@ -24,7 +27,9 @@ try {
     for (const volumes of [...new Set([50, n])]) {
       process.stderr.write(`failover: ${volumes} volumes…\n`);
       const ours = await benchFailover(redis.url, volumes);
-      const base = await benchPlaybookBaseline(redis.url, volumes);
+      const base = values["skip-baseline"]
+        ? { volumes, ms: Number.NaN }
+        : await benchPlaybookBaseline(redis.url, volumes);
       row(
         `failover of ${volumes} volumes after the last approval (25 ms k8s latency)`,
         s(ours.afterApprovalMs),
@@ -32,6 +37,12 @@ try {
         `${(base.ms / ours.afterApprovalMs).toFixed(1)}x faster`,
       );
       row(`  plan (command to approval card), ${volumes} volumes`, s(ours.planMs), "-", "-");
+      row(
+        `  seconds per step, ${volumes} volumes`,
+        JSON.stringify(ours.steps),
+        "-",
+        `${ours.kubernetesRequests} k8s requests on ${ours.kubernetesConnections} connections`,
+      );
       row(
         `  Slack API calls, ${volumes}-volume failover`,
         String(ours.slackApiCalls),

@@ -193,6 +193,7 @@ class KubernetesCluster implements ClusterPort {
         { hint: "Set current-context in the kubeconfig or cluster.context in the configuration." },
       );
     }
+    reuseConnections(kc);
     const configuration = createConfiguration({
       baseServer: new ServerConfiguration(cluster.server, {}),
       authMethods: { default: kc },
@@ -381,4 +382,20 @@ function safeOrigin(server: string): string {
   } catch {
     return "its API server";
   }
+}
+
+/**
+ * client-node 2.0 builds a new undici Agent (a new connection pool) for every request that has
+ * TLS options, so each call pays a TCP and TLS handshake. The options come from one kubeconfig
+ * and do not change for the life of this KubeConfig, so one dispatcher serves every request.
+ * (A rotated client certificate is picked up by a restart, as with the in-cluster token file.)
+ */
+function reuseConnections(kc: KubeConfig): void {
+  const patched = kc as unknown as { createDispatcher: (...args: unknown[]) => unknown };
+  const create = patched.createDispatcher.bind(kc);
+  let dispatcher: unknown;
+  patched.createDispatcher = (...args: unknown[]) => {
+    dispatcher ??= create(...args);
+    return dispatcher;
+  };
 }

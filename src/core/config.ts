@@ -175,9 +175,9 @@ const schema = z
         /** How long restored claims may take to bind before they are reported. */
         bindTimeout: duration.default((5 * 60_000) as never),
         /** Objects applied to the secondary cluster at once. */
-        applyConcurrency: z.number().int().min(1).max(256).default(16),
+        applyConcurrency: z.number().int().min(1).max(256).default(32),
       })
-      .default({ writableTimeout: 15 * 60_000, bindTimeout: 5 * 60_000, applyConcurrency: 16 } as never),
+      .default({ writableTimeout: 15 * 60_000, bindTimeout: 5 * 60_000, applyConcurrency: 32 } as never),
   })
   .superRefine((c, ctx) => {
     const { primary, secondary } = c.sites;

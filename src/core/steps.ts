@@ -142,6 +142,14 @@ export function pause(ms: number, signal: AbortSignal): Promise<void> {
   });
 }
 
+/**
+ * Delay before the `round`-th look at something that is expected to change soon (a claim
+ * binding, replication going away): quick at first, then every `maxMs`.
+ */
+export function pollDelay(round: number, maxMs: number): number {
+  return Math.min(maxMs, 100 * 2 ** round);
+}
+
 /** Thrown by the runner when a step parked the job; the queue puts it aside until `until`. */
 export class JobParked extends Error {
   override readonly name = "JobParked";

@@ -37,6 +37,8 @@ export type Handler = (req: RecordedRequest) => FakeReply | Promise<FakeReply>;
 export class FakeHttpServer {
   readonly name: string;
   readonly requests: RecordedRequest[] = [];
+  /** TCP connections accepted so far (clients without keep-alive open one per request). */
+  connections = 0;
   /** Added to every request before it is answered, in milliseconds. */
   latencyMs = 0;
   private readonly handler: Handler;
@@ -105,6 +107,7 @@ export class FakeHttpServer {
       });
     });
     server.on("connection", (s) => {
+      this.connections++;
       this.sockets.add(s);
       s.on("close", () => this.sockets.delete(s));
     });

@@ -1373,7 +1373,8 @@ export class FakeKube {
       this.applies.set(storeKey(r.kind, name, namespace), this.applyCount(r.kind, name, namespace) + 1);
     let parsed: unknown;
     try {
-      parsed = parseYaml(req.body);
+      // Clients send JSON (valid YAML) almost always; only real YAML needs the slow parser.
+      parsed = req.body.trimStart().startsWith("{") ? JSON.parse(req.body) : parseYaml(req.body);
     } catch (err) {
       throw badRequest(`error decoding YAML: ${err instanceof Error ? err.message : String(err)}`);
     }
@@ -1616,8 +1617,13 @@ export class FakeKube {
   }
 
   /** One pass of the PV controller (and a token deployment controller). */
+  /** Stored objects of a kind, not copied: for controllers that only read them (writes copy). */
+  private stored(kind: FakeKind): FakeObject[] {
+    return [...this.store.values()].filter((o) => o.kind === kind);
+  }
+
   private sync(): void {
-    const claims = this.objects("PersistentVolumeClaim");
+    const claims = this.stored("PersistentVolumeClaim");
     for (const pvc of claims) {
       if (asMap(pvc.status).phase === "Bound") {
         const pv = this.store.get(storeKey("PersistentVolume", String(asMap(pvc.spec).volumeName ?? "")));
@@ -1628,7 +1634,7 @@ export class FakeKube {
       const pv = this.volumeFor(pvc);
       if (pv) this.bind(pv, pvc);
     }
-    for (const pv of this.objects("PersistentVolume")) {
+    for (const pv of this.stored("PersistentVolume")) {
       const ref = asMap(pv.spec?.claimRef);
       const claim = ref.name
         ? this.store.get(storeKey("PersistentVolumeClaim", String(ref.name), String(ref.namespace)))
@@ -1639,7 +1645,7 @@ export class FakeKube {
         this.controllerWrite(pv, (o) => (o.status = { ...o.status, phase, lastPhaseTransitionTime: now() }));
       }
     }
-    for (const d of this.objects("Deployment")) {
+    for (const d of this.stored("Deployment")) {
       const replicas = Number(asMap(d.spec).replicas ?? 1);
       if (asMap(d.status).observedGeneration === d.metadata.generation) continue;
       this.controllerWrite(d, (o) => {

@@ -8,7 +8,7 @@ import { DrbotError, errorMessage, isTransient } from "../../core/errors.ts";
 import { parseManifests } from "../../core/manifests.ts";
 import { mapLimit } from "../../core/map-limit.ts";
 import { gitSiteDirectory, parseGitPath } from "../../core/paths.ts";
-import { JobCancelled, pause, type Step } from "../../core/steps.ts";
+import { JobCancelled, pause, pollDelay, type Step } from "../../core/steps.ts";
 import type { JobDeps } from "../deps.ts";
 import { approvalCard } from "./approval-card.ts";
 import type { FailoverInput, FailoverState } from "./input.ts";
@@ -273,6 +273,7 @@ const waitWritable: FailoverStep = {
     const started = Date.now();
     const deadline = started + deps.config.failover.writableTimeout;
     let last = "";
+    let round = 0;
     for (;;) {
       const [replication, fs] = await Promise.all([
         deps.efs.describeReplication(secondary.efs.region, secondary.efs.fileSystemId),
@@ -288,7 +289,7 @@ const waitWritable: FailoverStep = {
         : `overwrite protection still ${fs.overwriteProtection}`;
       if (Date.now() >= deadline) break;
       progress(`${last} (${formatDuration(Date.now() - started)})`);
-      await pause(deps.timing.pollMs, signal);
+      await pause(pollDelay(round++, deps.timing.pollMs), signal);
     }
     throw new DrbotError(
       "conflict",
@@ -340,6 +341,7 @@ const apply: FailoverStep = {
     const expected = volumes.filter((v) => appliedNow.has(v.path));
     const deadline = Date.now() + deps.config.failover.bindTimeout;
     let unbound = expected;
+    let round = 0;
     for (;;) {
       const pvs = await cluster.list("PersistentVolume", "app.kubernetes.io/managed-by=drbot");
       const bound = new Set(
@@ -350,7 +352,7 @@ const apply: FailoverStep = {
       unbound = expected.filter((v) => !bound.has(v.pvName));
       if (unbound.length === 0 || Date.now() >= deadline) break;
       progress(`${expected.length - unbound.length}/${expected.length} claims bound`);
-      await pause(deps.timing.pollMs, signal);
+      await pause(pollDelay(round++, deps.timing.pollMs), signal);
     }
     for (const v of unbound) {
       await deps.failovers.markAttention(

@@ -5,7 +5,7 @@ import { DrbotError } from "../../core/errors.ts";
 import { parseManifests } from "../../core/manifests.ts";
 import { directorySegments, nfsPath, pvName, type SiteName } from "../../core/paths.ts";
 import type { KubeObject } from "../../core/ports/cluster.ts";
-import { pause, type Step } from "../../core/steps.ts";
+import { pause, pollDelay, type Step } from "../../core/steps.ts";
 import { validateVolumeRequest } from "../../core/volume-request.ts";
 import { describeExisting, findExistingVolume, renderVolume, volumeGitPath } from "../../core/volumes.ts";
 import type { JobDeps } from "../deps.ts";
@@ -133,6 +133,7 @@ const bound: VolumeStep = {
     const started = Date.now();
     const deadline = started + deps.timing.bindTimeoutMs;
     let phase = "unknown";
+    let round = 0;
     for (;;) {
       const pvc = await cluster.get("PersistentVolumeClaim", input.pvcName, input.namespace);
       phase = String((pvc?.status as { phase?: string } | undefined)?.phase ?? "missing");
@@ -140,7 +141,7 @@ const bound: VolumeStep = {
       if (phase === "Lost") break;
       if (Date.now() >= deadline) break;
       progress(`PVC is ${phase} (${formatDuration(Date.now() - started)})`);
-      await pause(deps.timing.pollMs, signal);
+      await pause(pollDelay(round++, deps.timing.pollMs), signal);
     }
     throw new DrbotError(
       "conflict",
