@@ -75,7 +75,7 @@ export async function benchFailover(redisUrl: string, volumes: number): Promise<
     const job = await queue.getJob(jobIdFor("dr-failover", id));
     await queue.close();
     const steps: Record<string, number> = {};
-    for (const [name, r] of Object.entries((job?.data as JobEnvelope).steps)) {
+    for (const [name, r] of Object.entries((job?.data as JobEnvelope | undefined)?.steps ?? {})) {
       if (r.startedAt && r.finishedAt) steps[name] = Math.round(r.finishedAt - r.startedAt) / 1000;
     }
     const byMethod: Record<string, number> = {};
