@@ -8,15 +8,17 @@ import type { DirectoryPermissions, DirectoryStore } from "../core/ports/directo
 export function createLocalDirectories(): DirectoryStore {
   return {
     async probe(root) {
+      // Mounted is enough here: only the levels drbot creates need to be writable, and a
+      // refusal there is reported with the directory that refused.
       try {
         const s = await stat(root);
         if (!s.isDirectory()) throw new Error("not a directory");
-        await access(root, constants.W_OK | constants.X_OK);
+        await access(root, constants.R_OK | constants.X_OK);
       } catch (err) {
         throw new DrbotError(
           "not_found",
           "efs.mount_missing",
-          `The EFS root ${root} is not mounted or not writable here (${code(err)}).`,
+          `The EFS root ${root} is not mounted here (${code(err)}).`,
           {
             hint: "Check the worker's NFS volume for this site.",
             cause: err,
@@ -60,7 +62,7 @@ async function makeOne(path: string, perms: DirectoryPermissions): Promise<boole
       return false;
     }
     throw new DrbotError(kindOf(err), "efs.mkdir_failed", `Cannot create ${path} (${code(err)}).`, {
-      hint: "Check that the EFS root is mounted read-write for the worker.",
+      hint: "The worker may not write in its parent directory: check the mount is read-write and that volumes.rootDirectory belongs to the worker's uid.",
       cause: err,
     });
   }

@@ -7,6 +7,7 @@ import { formatDuration } from "../core/duration.ts";
 import { type EnvSettings, readEnv } from "../core/env.ts";
 import { errorMessage } from "../core/errors.ts";
 import type { SiteName } from "../core/paths.ts";
+import { redisConnection } from "../jobs/queues.ts";
 import { type Adapters, createAdapters } from "../wiring.ts";
 
 type Status = "ok" | "FAIL" | "warn";
@@ -82,7 +83,7 @@ function probes(config: Config, settings: EnvSettings, a: Adapters): Array<[stri
       async () => {
         try {
           await a.directories.probe(root);
-          return { detail: `${root} is mounted and writable` };
+          return { detail: `${root} is mounted` };
         } catch {
           // The bot and this CLI may run where EFS is not mounted; only workers need it.
           return { status: "warn", detail: `${root} is not mounted here (workers need it)` };
@@ -123,7 +124,8 @@ async function probeEfs(config: Config, a: Adapters, site: SiteName) {
 }
 
 async function probeRedis(url: string) {
-  const redis = new Redis(url, {
+  const redis = new Redis({
+    ...(redisConnection(url) as object),
     lazyConnect: true,
     maxRetriesPerRequest: 0,
     connectTimeout: 5_000,

@@ -67,8 +67,13 @@ export function readEnv(env: NodeJS.ProcessEnv, role: Role): EnvSettings {
   }
 
   const redisUrl = env.REDIS_URL ?? "redis://127.0.0.1:6379";
-  if (!/^rediss?:\/\//.test(redisUrl) && !/^redis-sentinel:\/\//.test(redisUrl)) {
-    problems.push("REDIS_URL: expected redis://host:port (or rediss:// for TLS)");
+  if (
+    !/^rediss?:\/\/[^/]/.test(redisUrl) &&
+    !/^redis-sentinel:\/\/([^@/]*@)?[^/@:,]+(:\d+)?(,[^/@:,]+(:\d+)?)*(\/[^/]+)?$/.test(redisUrl)
+  ) {
+    problems.push(
+      "REDIS_URL: expected redis://host:port, rediss://host:port (TLS) or redis-sentinel://host1:26379,host2:26379/mymaster",
+    );
   }
 
   const slack = {
@@ -134,7 +139,7 @@ export function readEnv(env: NodeJS.ProcessEnv, role: Role): EnvSettings {
   const secrets = [slack.botToken, slack.signingSecret, slack.appToken, token]
     .concat(github?.kind === "app" ? [github.privateKey] : [])
     .filter((s): s is string => typeof s === "string" && s.length >= 4);
-  const password = /^rediss?:\/\/[^:@/]*:([^@/]+)@/.exec(redisUrl)?.[1];
+  const password = /^redis(?:s|-sentinel)?:\/\/[^:@/]*:([^@/]+)@/.exec(redisUrl)?.[1];
   if (password) secrets.push(decodeURIComponent(password));
 
   return {

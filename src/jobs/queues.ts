@@ -30,8 +30,33 @@ export function createQueue(
   return new Queue<JobEnvelope>(QUEUES[kind], { connection, prefix, defaultJobOptions: JOB_OPTIONS });
 }
 
-/** ioredis options from a redis:// URL, as BullMQ wants them. */
+/**
+ * ioredis options, as BullMQ wants them, from `redis://[user:pass@]host:port[/db]`,
+ * `rediss://…` (TLS) or `redis-sentinel://[user:pass@]host1:port1,host2:port2[/master]` (Sentinel;
+ * the master name defaults to `mymaster`, and the password is the master's).
+ */
 export function redisConnection(url: string): ConnectionOptions {
+  if (url.startsWith("redis-sentinel://")) {
+    const rest = url.slice("redis-sentinel://".length);
+    const at = rest.lastIndexOf("@");
+    const auth = at >= 0 ? rest.slice(0, at) : "";
+    const [hostList = "", master = ""] = (at >= 0 ? rest.slice(at + 1) : rest).split("/");
+    const [username, password] = auth.includes(":") ? auth.split(":", 2) : ["", auth];
+    const sentinels = hostList
+      .split(",")
+      .filter(Boolean)
+      .map((h) => {
+        const [host = "", port = "26379"] = h.split(":");
+        return { host, port: Number(port) };
+      });
+    return {
+      sentinels,
+      name: decodeURIComponent(master) || "mymaster",
+      ...(username ? { username: decodeURIComponent(username) } : {}),
+      ...(password ? { password: decodeURIComponent(password) } : {}),
+      maxRetriesPerRequest: null,
+    };
+  }
   const u = new URL(url);
   return {
     host: u.hostname,

@@ -15,6 +15,6 @@ export interface DirectoryStore {
    * chown data that is there). Returns the absolute paths it created.
    */
   ensureDirectory(root: string, segments: readonly string[], perms: DirectoryPermissions): Promise<string[]>;
-  /** Whether `root` is an existing, writable directory (the mount is there). */
+  /** Throws unless `root` is an existing directory (the mount is there). */
   probe(root: string): Promise<void>;
 }
