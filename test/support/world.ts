@@ -175,6 +175,14 @@ export class World {
     return post.text;
   }
 
+  /** The approval record as stored in Redis (read directly, as an auditor would). */
+  async approvalsOf(id: string): Promise<{ state: string; approvals: Array<{ user: string }> } | null> {
+    const raw = await this.redis.get(`${this.prefix}:approval:${id}`);
+    if (!raw) return null;
+    const r = JSON.parse(raw);
+    return { ...r, approvals: Array.isArray(r.approvals) ? r.approvals : [] };
+  }
+
   /** Seeds `count` recorded volumes for the primary site in Git, in one commit. */
   async seedVolumes(count: number, app = "app"): Promise<string[]> {
     const config = this.service.config;

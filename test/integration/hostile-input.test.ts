@@ -1,0 +1,328 @@
+// Hostile input: hundreds of bad requests through the Slack path and the CLI path, forged and
+// replayed requests, and approvals that try to pass for someone else. Every one is refused with a
+// reason and nothing is created anywhere.
+
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { volumeCreateCli } from "../../src/cli/volume-create.ts";
+import { signRequest } from "../fakes/slack.ts";
+import { CHANNEL, createWorld, USERS, type World } from "../support/world.ts";
+
+const good = { bu: "sales", app: "shipping", ns: "dev", pvc: "data", size: "10Gi" };
+type Field = keyof typeof good;
+
+/** Bad values per field, each of which must be refused by name. */
+const BAD: Record<Field, string[]> = {
+  bu: [
+    "marketing",
+    "Sales",
+    "sa_les",
+    "sales;",
+    "../sales",
+    "s a",
+    "-sales",
+    "sales-",
+    "ｓales",
+    "x".repeat(64),
+    "sales\u0000",
+    "__proto__",
+    "constructor",
+    "sales.ops",
+    "%2e%2e",
+    "sa$les",
+    "sales/",
+    "SALES",
+    "s\u200bales",
+    "sales:",
+  ],
+  app: [
+    "Shipping",
+    "ship_ping",
+    "../../etc",
+    "/etc",
+    "a.b",
+    "-a",
+    "a-",
+    "a".repeat(64),
+    "a:b",
+    "{{x}}",
+    "a\\b",
+    "a*",
+    "a?",
+    "a#b",
+    "a@b",
+    "a'b",
+    'a"b',
+    "$(id)",
+    "`id`",
+    "a|b",
+    "a&b",
+    "a>b",
+    "a<b",
+    "a%b",
+    "a+b",
+    "a,b",
+    "a=b",
+    "ü",
+    "🚢",
+    "a\tb",
+    "a[0]",
+    "a{b}",
+    "a~b",
+    "a^b",
+    "a!b",
+    "..",
+    ".",
+    "&x",
+    "*x",
+    "!!str",
+  ],
+  ns: [
+    "kube-system",
+    "kube-public",
+    "openshift",
+    "openshift-config",
+    "Dev",
+    "dev_1",
+    "d.e.v",
+    "-dev",
+    "dev-",
+    "d".repeat(64),
+    "dev/x",
+    "..",
+    "dev:",
+    "dev;",
+    "dev#",
+    "dev x",
+    "dév",
+    "dev\u0007",
+    "dev@",
+    "dev%",
+  ],
+  pvc: [
+    "Data",
+    "data.db",
+    "data_1",
+    "-data",
+    "data-",
+    "p".repeat(64),
+    "a/b",
+    "..",
+    "a:b",
+    "a;b",
+    "$(rm)",
+    "`x`",
+    "a b",
+    "ä",
+    "a\u2028b",
+    'a"',
+    "a'",
+    "{a}",
+    "[a]",
+    "a*",
+    "a?",
+    "a!",
+    "a#",
+    "a%",
+    "a&",
+    "a+",
+    "a,",
+    "a<",
+    "a>",
+    "a|",
+  ],
+  size: [
+    "0",
+    "-1",
+    "10G",
+    "10GB",
+    "1.5Gi",
+    "512Mi",
+    "1Ti",
+    "1025",
+    "99999999999",
+    "ten",
+    "1e3",
+    "0x10",
+    "10 Gi",
+    "Gi",
+    "10Gi10",
+    "NaN",
+    "Infinity",
+    "+5",
+    "5.0",
+    "10gib",
+    "१०",
+    "10Ki",
+    "10Pi",
+    "10E",
+    "-0",
+    "1_000",
+    "1,000",
+    "10Gi;",
+    "10/Gi",
+    "∞",
+  ],
+};
+
+// Every printable character a name may not contain, inside an otherwise good application name.
+const PUNCTUATION = [..."!\"#$%&'()*+,./:;<=>?@[\\]^_`{|}~ ABCDEFGHIJKLMNOPQRSTUVWXYZ"];
+
+function cases(): Array<{ field: Field; value: string }> {
+  const listed = (Object.keys(BAD) as Field[]).flatMap((field) =>
+    BAD[field].map((value) => ({ field, value })),
+  );
+  const embedded = PUNCTUATION.map((c) => ({ field: "app" as Field, value: `ship${c}ping` }));
+  const controls = Array.from({ length: 8 }, (_, i) => ({
+    field: "pvc" as Field,
+    value: `da${String.fromCharCode(i + 1)}ta`,
+  }));
+  return [...listed, ...embedded, ...controls];
+}
+
+function commandText(field: Field, value: string): string {
+  const v = { ...good, [field]: value };
+  const q = (s: string) => (/[\s"]/.test(s) ? `'${s}'` : s);
+  return `create bu=${q(v.bu)} app=${q(v.app)} ns=${q(v.ns)} pvc=${q(v.pvc)} size=${q(v.size)}`;
+}
+
+const FIELD_WORDS: Record<Field, RegExp> = {
+  bu: /business unit|business_unit/,
+  app: /application/,
+  ns: /namespace/,
+  pvc: /PVC name|pvc/,
+  size: /size/,
+};
+
+describe("hostile input", () => {
+  let world: World;
+  let before: Awaited<ReturnType<World["snapshot"]>>;
+  beforeAll(async () => {
+    world = await createWorld(inject("redisUrl"));
+    await world.start();
+    before = await world.snapshot();
+  });
+  afterAll(async () => {
+    await world?.close();
+  });
+
+  it(`refuses ${cases().length} bad requests through signed slash commands, each naming the field`, async () => {
+    expect(cases().length).toBeGreaterThanOrEqual(200);
+    for (const { field, value } of cases()) {
+      const res = await world.slash(commandText(field, value));
+      expect(res.status).toBe(200);
+      const answer = await world.answer(res);
+      expect(answer, `${field}=${JSON.stringify(value)}`).toMatch(
+        /was not understood|has (a problem|\d+ problems)|not configured|reserved/,
+      );
+      expect(answer, `${field}=${JSON.stringify(value)}`).toMatch(FIELD_WORDS[field]);
+    }
+    expect(await world.snapshot()).toEqual(before);
+  }, 120_000);
+
+  it(`refuses the same ${cases().length} bad requests through the CLI with exit status 2`, async () => {
+    const env = { ...process.env, ...world.env, DRBOT_REDIS_PREFIX: world.prefix };
+    for (const { field, value } of cases()) {
+      const v = { ...good, [field]: value };
+      const out: string[] = [];
+      const code = await volumeCreateCli(
+        [
+          `--business-unit=${v.bu}`,
+          `--application=${v.app}`,
+          `--namespace=${v.ns}`,
+          `--pvc=${v.pvc}`,
+          `--size=${v.size}`,
+        ],
+        env,
+        (line) => out.push(line),
+      );
+      expect(code, `${field}=${JSON.stringify(value)}: ${out.join(" ")}`).toBe(2);
+      expect(out.join("\n")).toMatch(FIELD_WORDS[field]);
+    }
+    expect(await world.snapshot()).toEqual(before);
+  }, 120_000);
+
+  it("refuses forged, replayed and unsigned requests without running anything", async () => {
+    const text = "create bu=sales app=shipping ns=dev pvc=forged size=1";
+    const input = { command: "/volume", text, user_id: USERS.requester, channel_id: CHANNEL };
+    const forged = await world.slack.sendSlashCommand(world.receiverUrl, input, {
+      signingSecret: "not-the-secret",
+    });
+    const replayed = await world.slack.sendSlashCommand(world.receiverUrl, input, {
+      timestamp: Math.floor(Date.now() / 1000) - 6 * 60,
+    });
+    const unsigned = await world.slack.sendSlashCommand(world.receiverUrl, input, { unsigned: true });
+    const tampered = await world.slack.sendSlashCommand(world.receiverUrl, input, {
+      signature: "v0=deadbeef",
+    });
+    for (const r of [forged, replayed, unsigned, tampered]) expect(r.status).toBe(401);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(await world.snapshot()).toEqual(before);
+    expect(world.slack.responses.filter((r) => r.text.includes("forged"))).toHaveLength(0);
+  });
+
+  it("counts only the signed user id of a click: names, edited payloads and other ids do not pass", async () => {
+    await world.seedVolumes(1);
+    await world.answer(await world.slash("failover", USERS.incident, "/dr"));
+    const card = await world.until("the approval card", () =>
+      world.cards().find((m) => JSON.stringify(m.blocks ?? []).includes("approval_approve")),
+    );
+    const id = /"value":"(dr-[0-9a-f]{8})"/.exec(JSON.stringify(card.blocks))?.[1] as string;
+
+    // A stranger whose payload claims an approver's name and carries made-up approvals.
+    const responseUrl = world.slack.issueResponseUrl({
+      kind: "action",
+      channel: CHANNEL,
+      user: USERS.stranger,
+    });
+    const payload = {
+      type: "block_actions",
+      user: { id: USERS.stranger, name: "u0apr1", username: "u0apr1", approver: true },
+      team: { id: "T0DRBOT01" },
+      channel: { id: CHANNEL },
+      container: { type: "message", channel_id: CHANNEL, message_ts: card.ts },
+      response_url: responseUrl,
+      trigger_id: "1.2.3",
+      actions: [
+        {
+          type: "button",
+          action_id: "approval_approve",
+          value: id,
+          approvals: [USERS.approver1, USERS.approver2],
+        },
+      ],
+    };
+    const body = new URLSearchParams({ payload: JSON.stringify(payload) }).toString();
+    const res = await fetch(world.receiverUrl, {
+      method: "POST",
+      headers: {
+        "content-type": "application/x-www-form-urlencoded",
+        ...signRequest(body, world.env.SLACK_SIGNING_SECRET as string),
+      },
+      body,
+    });
+    expect(res.status).toBe(200);
+    const reply = await world.until("the refusal", () =>
+      world.slack.responses.find((r) => r.url === responseUrl),
+    );
+    expect(reply.text).toMatch(/You are not an approver/);
+
+    // The same click re-signed with a wrong secret, as if the user id had been edited: refused at the door.
+    const edited = JSON.stringify({ ...payload, user: { id: USERS.approver1, name: "u0apr1" } });
+    const editedBody = new URLSearchParams({ payload: edited }).toString();
+    const forged = await fetch(world.receiverUrl, {
+      method: "POST",
+      headers: {
+        "content-type": "application/x-www-form-urlencoded",
+        ...signRequest(editedBody, "guessed-secret"),
+      },
+      body: editedBody,
+    });
+    expect(forged.status).toBe(401);
+
+    // A made-up request id finds nothing.
+    expect(await world.click(USERS.approver1, "approval_approve", "dr-ffffffff", card.ts)).toMatch(
+      /does not exist/,
+    );
+    expect((await world.approvalsOf(id))?.approvals).toEqual([]);
+  });
+});
