@@ -73,6 +73,8 @@ export async function startService(
     "volume-create": createQueue("volume-create", connection, prefix),
     "dr-failover": createQueue("dr-failover", connection, prefix),
   } satisfies Record<JobKind, unknown>;
+  for (const q of Object.values(queues))
+    q.on("error", (err) => log.warn({ err, queue: q.name }, "queue connection error"));
 
   let workers: RunningWorkers | undefined;
   let notifier: Notifier | undefined;

@@ -245,7 +245,8 @@ class KubernetesCluster implements ClusterPort {
           "Someone changed these fields outside drbot; find out who, then re-apply with force to take them over.",
         );
       }
-      if (http === 409) return fail("conflict", "kube.conflict", `Could not ${on}: ${said}.`);
+      // Any other 409 is an optimistic-concurrency race (the object changed under us): retry.
+      if (http === 409) return fail("transient", "kube.conflict", `Could not ${on}: ${said}.`);
       if (http === 400 || http === 422) {
         return fail(
           "invalid",

@@ -63,6 +63,7 @@ export class World {
     this.env = fields.env;
     this.mounts = fields.mounts;
     this.redis = new Redis(this.redisUrl);
+    this.redis.on("error", () => {}); // fault tests restart Redis under it
   }
 
   get service(): Service {
