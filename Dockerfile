@@ -55,6 +55,9 @@ COPY src/ ./src/
 COPY templates/ ./templates/
 COPY package.json package-lock.json drbot.example.yaml ./
 
+# A small V8 young generation: drbot's idle memory drops from about 210 MB to about 160 MB, at a
+# negligible cost in garbage-collection time for a mostly idle service (see README, figures).
+ENV NODE_OPTIONS="--max-semi-space-size=2"
 # Numeric, so Kubernetes can enforce runAsNonRoot without a passwd lookup.
 USER 10001:10001
 EXPOSE 3000

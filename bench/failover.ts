@@ -8,7 +8,6 @@ import { parseManifests, rewriteForSite, serializeManifests } from "../src/core/
 import { gitSiteDirectory } from "../src/core/paths.ts";
 import type { JobEnvelope } from "../src/core/steps.ts";
 import { siteTarget } from "../src/core/volumes.ts";
-import { DEFAULT_TIMING } from "../src/jobs/deps.ts";
 import { createQueue, jobIdFor, redisConnection } from "../src/jobs/queues.ts";
 import { createWorld, USERS, type World } from "../test/support/world.ts";
 
@@ -18,11 +17,12 @@ export interface FailoverResult {
   afterApprovalMs: number;
   slackApiCalls: number;
   slackCallsByMethod: Record<string, number>;
-  peakRssMb: number;
   /** Seconds per failover step, from the job's own checkpoint. */
   steps: Record<string, number>;
   kubernetesRequests: number;
   kubernetesConnections: number;
+  serveIdleRssMb: number;
+  servePeakRssMb: number;
 }
 
 const K8S_LATENCY_MS = 25;
@@ -32,16 +32,12 @@ export async function benchFailover(redisUrl: string, volumes: number): Promise<
     replicationLagSeconds: 60,
     configure: (c) => (c.failover = { applyConcurrency: Number(process.env.BENCH_APPLY_CONCURRENCY ?? 32) }),
   });
-  let peak = process.memoryUsage().rss;
-  const sampler = setInterval(() => {
-    peak = Math.max(peak, process.memoryUsage().rss);
-  }, 50);
   try {
-    // Production timing (poll once a second), not the tests' fast polling.
-    await world.start("serve", {
-      timing: DEFAULT_TIMING,
-      notifier: { minIntervalMs: 1_000, retryDelayMs: 2_000 },
-    });
+    // drbot as in production: its own process, production timing.
+    // As the image runs it (Dockerfile: NODE_OPTIONS).
+    const serve = await world.spawn("serve", { NODE_OPTIONS: process.env.BENCH_NODE_OPTIONS ?? "--max-semi-space-size=2" });
+    await new Promise((r) => setTimeout(r, 2_000));
+    const serveIdleRssMb = await serve.rssMb();
     await world.seedVolumes(volumes);
     world.kube.secondary.http.latencyMs = K8S_LATENCY_MS;
     const slackBefore = world.slack.http.requests.length;
@@ -86,13 +82,13 @@ export async function benchFailover(redisUrl: string, volumes: number): Promise<
       afterApprovalMs,
       slackApiCalls: calls.length,
       slackCallsByMethod: byMethod,
-      peakRssMb: Math.round(peak / 1024 / 1024),
       steps,
+      serveIdleRssMb: Math.round(serveIdleRssMb),
+      servePeakRssMb: Math.round(await serve.peakRssMb()),
       kubernetesRequests: world.kube.secondary.requests.length,
       kubernetesConnections: world.kube.secondary.http.connections,
     };
   } finally {
-    clearInterval(sampler);
     await world.close();
   }
 }

@@ -2,19 +2,23 @@
 // configuration pointing at them, and drbot itself started in-process on a free port against the
 // run's real Redis with a random key prefix.
 
+import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { Writable } from "node:stream";
 import { Redis } from "ioredis";
 import { parse, stringify } from "yaml";
+import { loadConfig } from "../../src/core/config.ts";
 import { renderVolume, volumeGitPath } from "../../src/core/volumes.ts";
 import { type Role, type Service, type ServiceOptions, startService } from "../../src/service.ts";
 import { type FakeEfs, startFakeEfs } from "../fakes/efs.ts";
 import { type FakeGitHub, startFakeGitHub } from "../fakes/github.ts";
 import { type FakeKube, startFakeKube } from "../fakes/kube.ts";
 import { type FakeSlack, type SendResult, startFakeSlack } from "../fakes/slack.ts";
+import { freePort } from "./free-port.ts";
 
 export const USERS = {
   requester: "U0REQ1",
@@ -31,6 +35,16 @@ export const FS = { primary: "fs-0aaa1111", secondary: "fs-0bbb2222" } as const;
 const BOT_TOKEN = "xoxb-test-bot-token-0001";
 const SIGNING_SECRET = "test-signing-secret-0001";
 const GITHUB_TOKEN = "ghp_testtoken0000000000000000000001";
+
+export interface SpawnedDrbot {
+  url: string;
+  child: ChildProcess;
+  peakRssMb(): Promise<number>;
+  rssMb(): Promise<number>;
+  stop(): Promise<void>;
+}
+
+const CLI = fileURLToPath(new URL("../../src/cli.ts", import.meta.url));
 
 export interface WorldOptions {
   configure?: (config: Record<string, any>) => void;
@@ -73,7 +87,41 @@ export class World {
   }
 
   get receiverUrl(): string {
-    return `${this.service.url}/slack/events`;
+    return `${this.children[0]?.url ?? this.service.url}/slack/events`;
+  }
+
+  /** drbot as its own process (`drbot <role>`), as it runs in production; for benchmarks. */
+  readonly children: SpawnedDrbot[] = [];
+
+  async spawn(role: Role, env: Record<string, string> = {}): Promise<SpawnedDrbot> {
+    const port = await freePort();
+    const child = spawn(process.execPath, [CLI, role], {
+      env: { ...process.env, ...this.env, PORT: String(port), LOG_LEVEL: "warn", DRBOT_REDIS_PREFIX: this.prefix, DRBOT_GITHUB_PACE_WRITES: "false", ...env },
+      stdio: ["ignore", "ignore", "inherit"],
+    });
+    const url = `http://127.0.0.1:${port}`;
+    await this.until(`drbot ${role} to be ready`, async () => {
+      try {
+        return (await fetch(`${url}/readyz`)).ok || undefined;
+      } catch {
+        return undefined;
+      }
+    });
+    const spawned: SpawnedDrbot = {
+      url,
+      child,
+      /** Peak resident memory of the process so far (Linux VmHWM), in MB. */
+      peakRssMb: async () => Number(/VmHWM:\s+(\d+) kB/.exec(await readFile(`/proc/${child.pid}/status`, "utf8"))?.[1] ?? 0) / 1024,
+      rssMb: async () => Number(/VmRSS:\s+(\d+) kB/.exec(await readFile(`/proc/${child.pid}/status`, "utf8"))?.[1] ?? 0) / 1024,
+      stop: async () => {
+        if (child.exitCode !== null) return;
+        const exited = new Promise((r) => child.once("exit", r));
+        child.kill("SIGTERM");
+        await exited;
+      },
+    };
+    this.children.push(spawned);
+    return spawned;
   }
 
   async start(role: Role = "serve", options: ServiceOptions = {}): Promise<Service> {
@@ -186,7 +234,7 @@ export class World {
 
   /** Seeds `count` recorded volumes for the primary site in Git, in one commit. */
   async seedVolumes(count: number, app = "app"): Promise<string[]> {
-    const config = this.service.config;
+    const config = this.services[0]?.config ?? loadConfig(this.env.DRBOT_CONFIG as string);
     const files: Record<string, string> = {};
     for (let i = 0; i < count; i++) {
       const id = {
@@ -207,6 +255,7 @@ export class World {
   }
 
   async close(): Promise<void> {
+    for (const c of this.children.splice(0)) await c.stop();
     for (const s of this.services.splice(0)) await s.stop();
     await Promise.all([
       this.slack.close(),
