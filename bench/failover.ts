@@ -35,7 +35,9 @@ export async function benchFailover(redisUrl: string, volumes: number): Promise<
   try {
     // drbot as in production: its own process, production timing.
     // As the image runs it (Dockerfile: NODE_OPTIONS).
-    const serve = await world.spawn("serve", { NODE_OPTIONS: process.env.BENCH_NODE_OPTIONS ?? "--max-semi-space-size=2" });
+    const serve = await world.spawn("serve", {
+      NODE_OPTIONS: process.env.BENCH_NODE_OPTIONS ?? "--max-semi-space-size=2",
+    });
     await new Promise((r) => setTimeout(r, 2_000));
     const serveIdleRssMb = await serve.rssMb();
     await world.seedVolumes(volumes);

@@ -4,7 +4,9 @@
 
 import { parseArgs } from "node:util";
 import { startRedisServer } from "../test/support/redis-server.ts";
+import { benchAckLatency } from "./ack-latency.ts";
 import { benchFailover, benchPlaybookBaseline } from "./failover.ts";
+import { benchThroughput } from "./throughput.ts";
 
 const { values, positionals } = parseArgs({
   options: {
@@ -49,8 +51,41 @@ try {
         "-",
         JSON.stringify(ours.slackCallsByMethod),
       );
-      row(`  memory of drbot serve (own process), ${volumes}-volume failover`, `${ours.serveIdleRssMb} MB idle, ${ours.servePeakRssMb} MB peak`, "-", "target < 200 MB");
+      row(
+        `  memory of drbot serve (own process), ${volumes}-volume failover`,
+        `${ours.serveIdleRssMb} MB idle, ${ours.servePeakRssMb} MB peak`,
+        "-",
+        "target < 200 MB",
+      );
     }
+  }
+  if (want("ack")) {
+    process.stderr.write("acknowledgement latency…\n");
+    const { drbot, baseline } = await benchAckLatency(redis.url, 1000);
+    const fmt = (l: typeof drbot) => `p50 ${l.p50} / p95 ${l.p95} / p99 ${l.p99} ms`;
+    row(
+      "ack latency of 1,000 signed slash commands, concurrency 20 (limit 3,000 ms)",
+      fmt(drbot),
+      fmt(baseline),
+      `p99 ${(drbot.p99 / baseline.p99).toFixed(1)}x the bare Bolt app`,
+    );
+  }
+  if (want("throughput")) {
+    process.stderr.write("volume-create throughput…\n");
+    const ours = await benchThroughput(redis.url, 100, 2, 4);
+    const base = await benchThroughput(redis.url, 100, 1, 1);
+    row(
+      "volume create, 100 requests: volumes per second (2 workers × 4 vs 1 at a time)",
+      String(ours.perSecond),
+      String(base.perSecond),
+      `${(ours.perSecond / base.perSecond).toFixed(1)}x`,
+    );
+    row(
+      "  command to Bound, p50 / p95",
+      `${ours.boundP50Ms} / ${ours.boundP95Ms} ms`,
+      `${base.boundP50Ms} / ${base.boundP95Ms} ms`,
+      "-",
+    );
   }
 } finally {
   await redis.stop();

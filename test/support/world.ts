@@ -7,8 +7,8 @@ import { randomBytes } from "node:crypto";
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { Writable } from "node:stream";
+import { fileURLToPath } from "node:url";
 import { Redis } from "ioredis";
 import { parse, stringify } from "yaml";
 import { loadConfig } from "../../src/core/config.ts";
@@ -96,7 +96,15 @@ export class World {
   async spawn(role: Role, env: Record<string, string> = {}): Promise<SpawnedDrbot> {
     const port = await freePort();
     const child = spawn(process.execPath, [CLI, role], {
-      env: { ...process.env, ...this.env, PORT: String(port), LOG_LEVEL: "warn", DRBOT_REDIS_PREFIX: this.prefix, DRBOT_GITHUB_PACE_WRITES: "false", ...env },
+      env: {
+        ...process.env,
+        ...this.env,
+        PORT: String(port),
+        LOG_LEVEL: "warn",
+        DRBOT_REDIS_PREFIX: this.prefix,
+        DRBOT_GITHUB_PACE_WRITES: "false",
+        ...env,
+      },
       stdio: ["ignore", "ignore", "inherit"],
     });
     const url = `http://127.0.0.1:${port}`;
@@ -111,8 +119,12 @@ export class World {
       url,
       child,
       /** Peak resident memory of the process so far (Linux VmHWM), in MB. */
-      peakRssMb: async () => Number(/VmHWM:\s+(\d+) kB/.exec(await readFile(`/proc/${child.pid}/status`, "utf8"))?.[1] ?? 0) / 1024,
-      rssMb: async () => Number(/VmRSS:\s+(\d+) kB/.exec(await readFile(`/proc/${child.pid}/status`, "utf8"))?.[1] ?? 0) / 1024,
+      peakRssMb: async () =>
+        Number(/VmHWM:\s+(\d+) kB/.exec(await readFile(`/proc/${child.pid}/status`, "utf8"))?.[1] ?? 0) /
+        1024,
+      rssMb: async () =>
+        Number(/VmRSS:\s+(\d+) kB/.exec(await readFile(`/proc/${child.pid}/status`, "utf8"))?.[1] ?? 0) /
+        1024,
       stop: async () => {
         if (child.exitCode !== null) return;
         const exited = new Promise((r) => child.once("exit", r));
