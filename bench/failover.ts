@@ -46,13 +46,8 @@ export async function benchFailover(redisUrl: string, volumes: number): Promise<
 
     const asked = Date.now();
     await world.answer(await world.slash("failover", USERS.incident, "/dr"));
-    const card = await world.until(
-      "the approval card",
-      () => world.cards().find((m) => JSON.stringify(m.blocks ?? []).includes("approval_approve")),
-      600_000,
-    );
+    const { card, id } = await world.approvalCard(600_000);
     const planMs = Date.now() - asked;
-    const id = /"value":"(dr-[0-9a-f]{8})"/.exec(JSON.stringify(card.blocks))?.[1] as string;
     await world.click(USERS.approver1, "approval_approve", id, card.ts);
     const approved = Date.now();
     await world.click(USERS.approver2, "approval_approve", id, card.ts);

@@ -17,6 +17,7 @@ import { createLogger, type Logger } from "./core/logger.ts";
 import { createMetrics, type Metrics } from "./core/metrics.ts";
 import { Notifier } from "./core/notifier.ts";
 import type { EfsPort } from "./core/ports/efs.ts";
+import { createDashboard } from "./dashboard.ts";
 import { DEFAULT_TIMING, type JobDeps, type JobTiming } from "./jobs/deps.ts";
 import { failoverJob } from "./jobs/dr-failover/index.ts";
 import { createQueue, type JobKind, redisConnection } from "./jobs/queues.ts";
@@ -143,8 +144,20 @@ export async function startService(
 
   const lagWatch = role === "bot" ? undefined : watchReplicationLag(config, adapters.efs, metrics, log);
 
+  const dashboardSettings = settings.tuning.dashboard;
+  const dashboard = dashboardSettings
+    ? await createDashboard(dashboardSettings, Object.values(queues))
+    : undefined;
+
   const server = createServer((req, res) => {
-    const path = (req.url ?? "/").split("?")[0];
+    const path = (req.url ?? "/").split("?")[0] ?? "/";
+    if (
+      dashboard &&
+      dashboardSettings &&
+      (path === dashboardSettings.path || path.startsWith(`${dashboardSettings.path}/`))
+    ) {
+      return dashboard(req, res);
+    }
     if (req.method === "GET" && path === "/healthz") return send(res, 200, { status: "ok", role });
     if (req.method === "GET" && path === "/readyz") {
       void readiness(redis, workers).then((r) => send(res, r.ready ? 200 : 503, r));

@@ -37,6 +37,8 @@ export interface Tuning {
   workerLockMs: number;
   /** Space GitHub writes a second apart, as GitHub asks (`DRBOT_GITHUB_PACE_WRITES`). */
   paceGitWrites: boolean;
+  /** The queue dashboard, when `DRBOT_DASHBOARD_PATH` is set (basic auth required). */
+  dashboard: { path: string; user: string; password: string } | undefined;
 }
 
 /** What a process role needs from the environment. */
@@ -127,7 +129,27 @@ export function readEnv(env: NodeJS.ProcessEnv, role: Role): EnvSettings {
     problems.push("DRBOT_REDIS_PREFIX: expected letters, digits, _ or -");
   const pace = (env.DRBOT_GITHUB_PACE_WRITES ?? "true").toLowerCase();
   if (!["true", "false"].includes(pace)) problems.push("DRBOT_GITHUB_PACE_WRITES: expected true or false");
+  let dashboard: Tuning["dashboard"];
+  const dashboardPath = env.DRBOT_DASHBOARD_PATH;
+  if (dashboardPath) {
+    const user = env.DRBOT_DASHBOARD_USER;
+    const password = secret("DRBOT_DASHBOARD_PASSWORD");
+    if (
+      !/^\/[A-Za-z0-9/_-]*[A-Za-z0-9_-]$/.test(dashboardPath) ||
+      ["/slack", "/healthz", "/readyz", "/metrics"].some((p) => dashboardPath.startsWith(p))
+    ) {
+      problems.push(
+        "DRBOT_DASHBOARD_PATH: expected a path like /admin/queues, apart from drbot's own endpoints",
+      );
+    }
+    if (!user || !password || password.length < 12) {
+      problems.push(
+        "DRBOT_DASHBOARD_USER and DRBOT_DASHBOARD_PASSWORD: required with the dashboard (a password of 12 characters or more)",
+      );
+    } else dashboard = { path: dashboardPath, user, password };
+  }
   const tuning: Tuning = {
+    dashboard,
     redisPrefix: prefix,
     workerConcurrency: integer("DRBOT_WORKER_CONCURRENCY", 4, 1, 64),
     workerLockMs: integer("DRBOT_WORKER_LOCK_MS", 30_000, 1_000, 600_000),
@@ -136,7 +158,7 @@ export function readEnv(env: NodeJS.ProcessEnv, role: Role): EnvSettings {
 
   if (problems.length > 0) throw new ConfigError("the environment", problems);
 
-  const secrets = [slack.botToken, slack.signingSecret, slack.appToken, token]
+  const secrets = [slack.botToken, slack.signingSecret, slack.appToken, token, dashboard?.password]
     .concat(github?.kind === "app" ? [github.privateKey] : [])
     .filter((s): s is string => typeof s === "string" && s.length >= 4);
   const password = /^redis(?:s|-sentinel)?:\/\/[^:@/]*:([^@/]+)@/.exec(redisUrl)?.[1];

@@ -44,12 +44,7 @@ describe("a failover whose worker is killed mid-apply", () => {
     children.push(first);
 
     await world.answer(await world.slash("failover", USERS.incident, "/dr"));
-    const card = await world.until(
-      "the approval card",
-      () => world.cards().find((m) => JSON.stringify(m.blocks ?? []).includes("approval_approve")),
-      20_000,
-    );
-    const id = /"value":"(dr-[0-9a-f]{8})"/.exec(JSON.stringify(card.blocks))?.[1] as string;
+    const { card, id } = await world.approvalCard(20_000);
     await world.click(USERS.approver1, "approval_approve", id, card.ts);
     await world.click(USERS.approver2, "approval_approve", id, card.ts);
 

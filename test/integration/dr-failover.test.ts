@@ -8,18 +8,6 @@ import { CHANNEL, createWorld, USERS, type World } from "../support/world.ts";
 const APPROVE = "approval_approve";
 const DENY = "approval_deny";
 
-function approvalCard(world: World) {
-  return world.until("the approval card", () =>
-    world.cards().find((m) => JSON.stringify(m.blocks ?? []).includes(APPROVE)),
-  );
-}
-
-function requestIdOf(card: { blocks: unknown[] | undefined }): string {
-  const match = /"value":"(dr-[0-9a-f]{8})"/.exec(JSON.stringify(card.blocks));
-  if (!match?.[1]) throw new Error("no request id on the card");
-  return match[1];
-}
-
 const statusCard = (world: World, word: RegExp) =>
   world.until(
     `a failover card saying ${word}`,
@@ -43,8 +31,7 @@ describe("/dr failover", () => {
 
     const ack = await world.slash("failover", USERS.incident, "/dr");
     expect(await world.answer(ack)).toMatch(/^Failover requested as `dr-[0-9a-f]{8}`/);
-    const card = await approvalCard(world);
-    const id = requestIdOf(card);
+    const { card, id } = await world.approvalCard();
     const text = JSON.stringify(card.blocks);
     expect(text).toContain("*Move* 50 volumes from *rosa-primary*");
     expect(text).toMatch(/last completed 1m3\ds ago/);
@@ -124,9 +111,8 @@ describe("/dr failover", () => {
     world.efs.setRegionDown("us-east-1", true);
     await world.kube.primary.close();
     await world.answer(await world.slash("failover", USERS.incident, "/dr"));
-    const card = await approvalCard(world);
+    const { card, id } = await world.approvalCard();
     expect(JSON.stringify(card.blocks)).toMatch(/does not answer; expected in a regional outage/);
-    const id = requestIdOf(card);
     await world.click(USERS.approver1, APPROVE, id, card.ts);
     await world.click(USERS.approver2, APPROVE, id, card.ts);
     await statusCard(world, /succeeded/);
@@ -138,8 +124,7 @@ describe("/dr failover", () => {
   it("refuses clicks that may not count, and a deny ends it with nothing changed", async () => {
     await world.seedVolumes(3);
     await world.answer(await world.slash("failover", USERS.incident, "/dr"));
-    const card = await approvalCard(world);
-    const id = requestIdOf(card);
+    const { card, id } = await world.approvalCard();
     expect(await world.click(USERS.incident, APPROVE, id, card.ts)).toMatch(
       /You are not an approver|You asked for/,
     );
@@ -163,8 +148,7 @@ describe("/dr failover", () => {
   it("lets the requester cancel, and refuses a second failover while one waits", async () => {
     await world.seedVolumes(2);
     await world.answer(await world.slash("failover", USERS.incident, "/dr"));
-    const card = await approvalCard(world);
-    const id = requestIdOf(card);
+    const { card, id } = await world.approvalCard();
     expect(await world.answer(await world.slash("failover", USERS.incident, "/dr"))).toMatch(
       /A failover is already under way or awaiting approval/,
     );
@@ -224,8 +208,7 @@ describe("/dr failover approvals under pressure", () => {
     await world.start();
     await world.seedVolumes(2);
     await world.answer(await world.slash("failover", USERS.incident, "/dr"));
-    const card = await approvalCard(world);
-    const id = requestIdOf(card);
+    const { card, id } = await world.approvalCard();
     expect(await world.click(USERS.approver1, APPROVE, id, card.ts)).toMatch(/recorded/);
     const done = await statusCard(world, /cancelled/);
     expect(JSON.stringify(done.blocks)).toMatch(
@@ -246,8 +229,7 @@ describe("/dr failover approvals under pressure", () => {
     await world.start();
     await world.seedVolumes(5);
     await world.answer(await world.slash("failover", USERS.incident, "/dr"));
-    const card = await approvalCard(world);
-    const id = requestIdOf(card);
+    const { card, id } = await world.approvalCard();
     const clicks = Array.from({ length: 50 }, (_, i) =>
       world.slack.sendInteraction(world.receiverUrl, {
         type: "block_actions",

@@ -11,12 +11,7 @@ import { createWorld, USERS, type World } from "../support/world.ts";
 
 async function failover(world: World, approve = true): Promise<string> {
   await world.answer(await world.slash("failover", USERS.incident, "/dr"));
-  const card = await world.until(
-    "the approval card",
-    () => world.cards().find((m) => JSON.stringify(m.blocks ?? []).includes("approval_approve")),
-    30_000,
-  );
-  const id = /"value":"(dr-[0-9a-f]{8})"/.exec(JSON.stringify(card.blocks))?.[1] as string;
+  const { card, id } = await world.approvalCard(30_000);
   if (approve) {
     await world.click(USERS.approver1, "approval_approve", id, card.ts);
     await world.click(USERS.approver2, "approval_approve", id, card.ts);

@@ -263,10 +263,7 @@ describe("hostile input", () => {
   it("counts only the signed user id of a click: names, edited payloads and other ids do not pass", async () => {
     await world.seedVolumes(1);
     await world.answer(await world.slash("failover", USERS.incident, "/dr"));
-    const card = await world.until("the approval card", () =>
-      world.cards().find((m) => JSON.stringify(m.blocks ?? []).includes("approval_approve")),
-    );
-    const id = /"value":"(dr-[0-9a-f]{8})"/.exec(JSON.stringify(card.blocks))?.[1] as string;
+    const { card, id } = await world.approvalCard();
 
     // A stranger whose payload claims an approver's name and carries made-up approvals.
     const responseUrl = world.slack.issueResponseUrl({

@@ -16,10 +16,7 @@ describe("operations", () => {
       world.cards().find((m) => /sales\.ops\.ops\.data.*succeeded/.test(m.text)),
     );
     await world.answer(await world.slash("failover", USERS.incident, "/dr"));
-    const card = await world.until("the approval card", () =>
-      world.cards().find((m) => JSON.stringify(m.blocks ?? []).includes("approval_approve")),
-    );
-    const id = /"value":"(dr-[0-9a-f]{8})"/.exec(JSON.stringify(card.blocks))?.[1] as string;
+    const { card, id } = await world.approvalCard();
     await world.click(USERS.approver1, "approval_approve", id, card.ts);
     await world.click(USERS.approver2, "approval_approve", id, card.ts);
     await world.until("the failover", () =>
@@ -99,5 +96,41 @@ describe("operations", () => {
       expect(git.includes(secret), "secret in Git").toBe(false);
     }
     expect(logs).toContain('"jobId":"volume-create.sales.ops.ops.data"');
+  });
+});
+
+describe("the queue dashboard", () => {
+  let world: World;
+  afterAll(async () => {
+    await world?.close();
+  });
+
+  it("is off by default, and behind basic auth at its path when enabled", async () => {
+    world = await createWorld(inject("redisUrl"));
+    await world.start();
+    expect((await fetch(`${world.service.url}/admin/queues`)).status).toBe(404);
+    await world.service.stop();
+    world.services.length = 0;
+
+    Object.assign(world.env, {
+      DRBOT_DASHBOARD_PATH: "/admin/queues",
+      DRBOT_DASHBOARD_USER: "ops",
+      DRBOT_DASHBOARD_PASSWORD: "correct-horse-battery",
+    });
+    await world.start();
+    const url = `${world.service.url}/admin/queues`;
+    const anonymous = await fetch(url);
+    expect(anonymous.status).toBe(401);
+    expect(anonymous.headers.get("www-authenticate")).toMatch(/^Basic/);
+    expect(
+      (await fetch(url, { headers: { authorization: `Basic ${btoa("ops:wrong-password-here")}` } })).status,
+    ).toBe(401);
+    const auth = { authorization: `Basic ${btoa("ops:correct-horse-battery")}` };
+    const page = await fetch(url, { headers: auth });
+    expect(page.status).toBe(200);
+    expect(await page.text()).toMatch(/<html/i);
+    const api = await fetch(`${url}/api/queues`, { headers: auth });
+    const body = (await api.json()) as { queues: Array<{ name: string }> };
+    expect(body.queues.map((q) => q.name).sort()).toEqual(["dr-failover", "volume-create"]);
   });
 });

@@ -220,6 +220,19 @@ export class World {
     };
   }
 
+  /** Waits for a failover's approval card; returns it and the request id its buttons carry. */
+  async approvalCard(timeoutMs = 15_000) {
+    const card = await this.until(
+      "the approval card",
+      () =>
+        this.cards().find((m) => JSON.stringify(m.blocks ?? []).includes('"action_id":"approval_approve"')),
+      timeoutMs,
+    );
+    const id = /"value":"(dr-[0-9a-f]{8})"/.exec(JSON.stringify(card.blocks))?.[1];
+    if (!id) throw new Error("the approval card carries no request id");
+    return { card, id };
+  }
+
   /** A click on a button of a message, as Slack sends it; returns the ephemeral answer. */
   async click(user: string, actionId: string, value: string, messageTs?: string): Promise<string> {
     const res = await this.slack.sendInteraction(this.receiverUrl, {
