@@ -28,7 +28,11 @@ FROM node:24-slim AS deps
 WORKDIR /app
 ENV NPM_CONFIG_AUDIT=false NPM_CONFIG_FUND=false NPM_CONFIG_UPDATE_NOTIFIER=false
 COPY package.json package-lock.json ./
-RUN npm ci --omit=dev --ignore-scripts && npm cache clean --force
+# Source maps and type declarations are dead weight at run time (about 105 MB), and TypeScript
+# only arrives as an optional peer of a dependency's types: 220 MB of modules become about 90 MB.
+RUN npm ci --omit=dev --ignore-scripts && npm cache clean --force \
+ && find node_modules \( -name "*.map" -o -name "*.d.ts" -o -name "*.d.mts" -o -name "*.d.cts" \) -delete \
+ && rm -rf node_modules/typescript node_modules/@typescript
 
 # ---- runtime -------------------------------------------------------------------------------------
 FROM node:24-slim
