@@ -80,8 +80,15 @@ describe("/volume create, end to end", () => {
       "7.",
     ]);
     expect(JSON.stringify(card.blocks)).toContain("pv-pvc_data.yaml");
+    // Slack Web API calls for one job: the card, its updates (coalesced), a reply per step.
+    await new Promise((r) => setTimeout(r, 200));
+    const calls = world.slack.http.requests.filter((r) => r.path.startsWith("/api/chat."));
+    const posts = calls.filter((r) => r.path === "/api/chat.postMessage").length;
+    const updates = calls.filter((r) => r.path === "/api/chat.update").length;
+    expect(posts).toBe(8);
+    expect(updates).toBeLessThanOrEqual(8);
     console.info(
-      `volume create: command to succeeded in ${took} ms; Slack calls: ${JSON.stringify(world.slack.http.requests.length)}`,
+      `volume create: command to succeeded in ${took} ms; Slack chat calls: ${posts} postMessage + ${updates} update`,
     );
   });
 });
