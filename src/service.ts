@@ -111,12 +111,6 @@ export async function startService(
         ...options.worker,
       },
     );
-    for (const w of workers.workers) {
-      w.on("completed", (job) =>
-        metrics.jobs.inc({ kind: job.data.kind, outcome: job.data.outcome?.state ?? "succeeded" }),
-      );
-      w.on("failed", (job) => job && metrics.jobs.inc({ kind: job.data.kind, outcome: "failed" }));
-    }
   }
 
   let slackListener: ((req: IncomingMessage, res: ServerResponse) => void) | undefined;

@@ -66,7 +66,7 @@ export function startWorkers(
       },
     );
     worker.on("failed", (job, err) => {
-      if (job) void markFailedIfUnfinished(definition, job, err, notifier, log);
+      if (job) void markFailedIfUnfinished(definition, job, err, notifier, log, settings.metrics);
     });
     worker.on("error", (err) => log.error({ err, queue: kind }, "worker error"));
     workers.push(worker);
@@ -105,6 +105,7 @@ async function processJob(
   metrics: Metrics | undefined,
 ): Promise<{ outcome: string }> {
   const envelope = job.data;
+  const finishedBefore = envelope.outcome !== undefined;
   const jobLog = log.child({ jobId: job.id, requestId: envelope.requestId, kind: envelope.kind });
   const key = job.id ?? envelope.requestId;
   try {
@@ -141,6 +142,8 @@ async function processJob(
     // The final card goes out before BullMQ records the outcome: a worker that dies after this
     // point leaves a truthful card, and one that dies before it redraws it on redelivery.
     if (envelope.outcome) {
+      // Counted when the outcome is reached (not on a redelivery of a finished job).
+      if (!finishedBefore) metrics?.jobs.inc({ kind: envelope.kind, outcome: envelope.outcome.state });
       report(definition, key, envelope, { type: "succeeded" }, notifier);
       await notifier?.settle(key, FINAL_CARD_WAIT_MS);
       notifier?.forget(key);
@@ -194,10 +197,12 @@ async function markFailedIfUnfinished(
   err: Error,
   notifier: Notifier | undefined,
   log: Logger,
+  metrics: Metrics | undefined,
 ): Promise<void> {
   const envelope = job.data;
   if (envelope.outcome || !job.finishedOn) return;
   envelope.outcome = { state: "failed", reason: err.message, finishedAt: Date.now() };
+  metrics?.jobs.inc({ kind: envelope.kind, outcome: "failed" });
   try {
     await job.updateData(envelope);
   } catch (e) {
