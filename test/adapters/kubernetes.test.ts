@@ -199,6 +199,20 @@ describe("kubernetes adapter: reads and namespaces", () => {
     expect(await cluster.list("PersistentVolume")).toHaveLength(502);
   });
 
+  it("reuses connections instead of opening one per request", async () => {
+    await cluster.ensureNamespace("reuse");
+    const before = kube.http.connections;
+    const pvc = (i: number) => ({
+      apiVersion: "v1",
+      kind: "PersistentVolumeClaim",
+      metadata: { name: `c${i}`, namespace: "reuse" },
+      spec: { accessModes: ["ReadWriteOnce"], resources: { requests: { storage: "1Gi" } } },
+    });
+    for (let i = 0; i < 30; i++) await cluster.apply(pvc(i));
+    // Sequential calls: client-node 2.0 alone would open 30 connections.
+    expect(kube.http.connections - before).toBeLessThanOrEqual(2);
+  });
+
   it("reports the server version", async () => {
     expect(await cluster.version()).toBe("v1.31.2");
   });
