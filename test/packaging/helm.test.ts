@@ -303,8 +303,16 @@ describe("template skeletons", () => {
   it("the bot takes the signing secret (HTTP mode) or the app token (Socket Mode) from the Secret", () => {
     const [deployment] = objectsOf("bot-deployment.yaml");
     const env = deployment.spec.template.spec.containers[0].env;
-    expect(env.map((e: any) => e.name)).toEqual(["SLACK_APP_TOKEN", "SLACK_SIGNING_SECRET"]);
-    for (const e of env) expect(e.valueFrom.secretKeyRef).toEqual({ name: "x", key: "x" });
+    expect(env.map((e: any) => e.name)).toEqual([
+      "SLACK_APP_TOKEN",
+      "SLACK_SIGNING_SECRET",
+      "DRBOT_DASHBOARD_PATH",
+      "DRBOT_DASHBOARD_USER",
+      "DRBOT_DASHBOARD_PASSWORD",
+    ]);
+    for (const e of env.filter((x: any) => /TOKEN|SECRET|PASSWORD/.test(x.name))) {
+      expect(e.valueFrom.secretKeyRef).toEqual({ name: "x", key: "x" });
+    }
   });
 
   it("the shared environment names only variables drbot reads, and secrets only by reference", () => {
