@@ -23,8 +23,9 @@ export async function createDashboard(settings: DashboardSettings, queues: Queue
     ]);
   const serverAdapter = new ExpressAdapter();
   serverAdapter.setBasePath(settings.path);
+  // Read-only: editing a job's data or adding jobs here could bypass the approval gate.
   createBullBoard({
-    queues: queues.map((q) => new BullMQAdapter(q, { readOnlyMode: false })),
+    queues: queues.map((q) => new BullMQAdapter(q, { readOnlyMode: true })),
     serverAdapter,
   });
   const app = express();

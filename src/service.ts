@@ -95,6 +95,10 @@ export async function startService(
       authorizer,
       failovers: new FailoverStore(redis, prefix),
       notifier,
+      volumeJobsInFlight: async () => {
+        const jobs = await queues["volume-create"].getJobs(["active", "waiting", "delayed", "prioritized"]);
+        return jobs.filter((j) => j.data && !j.data.outcome).map((j) => j.data.requestId);
+      },
     };
     workers = startWorkers(
       { "volume-create": volumeCreateJob, "dr-failover": failoverJob },
@@ -170,7 +174,12 @@ export async function startService(
   await new Promise<void>((resolve) => server.listen(settings.port, resolve));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   log.info(
-    { url, mode: settings.slack.appToken ? "socket" : "http", prefix, tuning: settings.tuning },
+    {
+      url,
+      mode: settings.slack.appToken ? "socket" : "http",
+      prefix,
+      dashboard: settings.tuning.dashboard?.path ?? "off",
+    },
     "drbot started",
   );
 

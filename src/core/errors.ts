@@ -33,8 +33,27 @@ export class DrbotError extends Error {
   }
 }
 
+const NETWORK_CODES = new Set([
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "ETIMEDOUT",
+  "EPIPE",
+  "EAI_AGAIN",
+  "EHOSTUNREACH",
+]);
+
+/**
+ * Worth retrying: a DrbotError that says so, or a connection-level failure from a client drbot
+ * does not wrap (Redis through ioredis): a restarting Redis must not fail a job for good.
+ */
 export function isTransient(err: unknown): boolean {
-  return err instanceof DrbotError && err.kind === "transient";
+  if (err instanceof DrbotError) return err.kind === "transient";
+  if (!(err instanceof Error)) return false;
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code && NETWORK_CODES.has(code)) return true;
+  return /Connection is closed|Stream isn't writeable|MaxRetriesPerRequestError|Reached the max retries|LOADING Redis is loading/.test(
+    `${err.name} ${err.message}`,
+  );
 }
 
 export function errorMessage(err: unknown): string {

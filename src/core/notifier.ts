@@ -3,7 +3,7 @@
 // replies are queued in order, and when Slack rate-limits (429) or fails, delivery backs off and
 // catches up later. The job never awaits Slack.
 
-import { DrbotError } from "./errors.ts";
+import { DrbotError, isTransient } from "./errors.ts";
 import type { Logger } from "./logger.ts";
 import type { Blocks, ChatPort, MessageRef } from "./ports/chat.ts";
 
@@ -23,6 +23,10 @@ interface CardState {
   lastSentAt: number;
   onPosted: ((ref: MessageRef) => void) | undefined;
   replies: Array<{ text: string }>;
+  /** After a failure of this card alone (not a rate limit), when to try it again. */
+  retryAt: number;
+  /** Slack refused it for good (no such channel, not invited): nothing more is sent for it. */
+  dead: boolean;
 }
 
 export class Notifier {
@@ -65,6 +69,8 @@ export class Notifier {
       lastSentAt: 0,
       onPosted,
       replies: [],
+      retryAt: 0,
+      dead: false,
     };
     state.text = text;
     state.blocks = blocks;
@@ -104,7 +110,7 @@ export class Notifier {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const s = this.cards.get(key);
-      if (!s || (!s.dirty && s.replies.length === 0)) return true;
+      if (!s || s.dead || (!s.dirty && s.replies.length === 0)) return true;
       if (Date.now() >= deadline) return false;
       if (Date.now() >= this.pausedUntil) await this.flush(true);
       await sleep(Math.min(50, Math.max(deadline - Date.now(), 0)));
@@ -139,11 +145,11 @@ export class Notifier {
   /** Forgets a finished card once everything about it has been delivered. */
   forget(key: string): void {
     const s = this.cards.get(key);
-    if (s && !s.dirty && s.replies.length === 0) this.cards.delete(key);
+    if (s && (s.dead || (!s.dirty && s.replies.length === 0))) this.cards.delete(key);
   }
 
   pending(): boolean {
-    for (const s of this.cards.values()) if (s.dirty || s.replies.length > 0) return true;
+    for (const s of this.cards.values()) if (!s.dead && (s.dirty || s.replies.length > 0)) return true;
     return false;
   }
 
@@ -175,6 +181,11 @@ export class Notifier {
     let wait = Number.POSITIVE_INFINITY;
     for (const [key, s] of this.cards) {
       if (Date.now() < this.pausedUntil) break;
+      if (s.dead) continue;
+      if (Date.now() < s.retryAt) {
+        wait = Math.min(wait, s.retryAt - Date.now());
+        continue;
+      }
       try {
         if (s.dirty) {
           const due = s.lastSentAt + this.minIntervalMs;
@@ -192,7 +203,7 @@ export class Notifier {
           s.replies.shift();
         }
       } catch (err) {
-        this.backOff(err, key);
+        this.backOff(err, key, s);
       }
     }
     if (Date.now() < this.pausedUntil) this.schedule();
@@ -220,13 +231,32 @@ export class Notifier {
     }
   }
 
-  private backOff(err: unknown, key: string): void {
-    const retryAfter = err instanceof DrbotError ? err.retryAfterMs : undefined;
-    this.pausedUntil = Date.now() + (retryAfter ?? this.retryDelayMs);
-    this.log.warn(
-      { err, card: key, retryInMs: this.pausedUntil - Date.now() },
-      "chat delivery failed, will catch up",
-    );
+  /**
+   * A rate limit pauses all delivery (Slack limits the workspace, not one message); any other
+   * passing failure delays only this card; a permanent refusal (the channel does not exist, the
+   * bot is not in it) drops the card so it cannot hold up the others.
+   */
+  private backOff(err: unknown, key: string, card: CardState): void {
+    const rateLimited =
+      err instanceof DrbotError && (err.retryAfterMs !== undefined || err.code === "slack.ratelimited");
+    if (rateLimited) {
+      this.pausedUntil = Date.now() + ((err as DrbotError).retryAfterMs ?? this.retryDelayMs);
+      this.log.warn(
+        { err, card: key, retryInMs: this.pausedUntil - Date.now() },
+        "chat rate-limited, will catch up",
+      );
+    } else if (isTransient(err)) {
+      card.retryAt = Date.now() + this.retryDelayMs;
+      this.log.warn({ err, card: key, retryInMs: this.retryDelayMs }, "chat delivery failed, will catch up");
+    } else {
+      card.dead = true;
+      card.dirty = false;
+      card.replies = [];
+      this.log.error(
+        { err, card: key, channel: card.channel },
+        "chat refused this card for good; dropping it",
+      );
+    }
   }
 }
 

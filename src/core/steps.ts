@@ -180,7 +180,12 @@ export async function runSteps<I, S, D>(
   log: Logger,
   io: StepIo<I, S>,
 ): Promise<JobEnvelope<I, S>> {
-  if (envelope.outcome) return envelope; // finished before; a redelivery changes nothing
+  if (envelope.outcome) {
+    // Finished before; a redelivery changes nothing, but tidies up again in case the worker
+    // died between saving the outcome and releasing what the job held (onEnd is idempotent).
+    await definition.onEnd?.(envelope, deps);
+    return envelope;
+  }
   const parsed = definition.input.safeParse(envelope.input);
   if (!parsed.success) {
     await finish(

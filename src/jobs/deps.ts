@@ -25,6 +25,8 @@ export interface JobDeps {
   failovers: FailoverStore;
   /** Chat delivery for cards other than the job's own status card (approval requests). */
   notifier: Notifier | undefined;
+  /** Volume requests still under way (ids), so a failover can let them finish first. */
+  volumeJobsInFlight(): Promise<string[]>;
 }
 
 export interface JobTiming {

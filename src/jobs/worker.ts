@@ -66,7 +66,7 @@ export function startWorkers(
       },
     );
     worker.on("failed", (job, err) => {
-      if (job) void markFailedIfUnfinished(definition, job, err, notifier, log, settings.metrics);
+      if (job) void markFailedIfUnfinished(definition, job, err, deps, notifier, log, settings.metrics);
     });
     worker.on("error", (err) => log.error({ err, queue: kind }, "worker error"));
     workers.push(worker);
@@ -195,6 +195,7 @@ async function markFailedIfUnfinished(
   definition: AnyJobDefinition,
   job: Job<JobEnvelope>,
   err: Error,
+  deps: JobDeps,
   notifier: Notifier | undefined,
   log: Logger,
   metrics: Metrics | undefined,
@@ -203,6 +204,11 @@ async function markFailedIfUnfinished(
   if (envelope.outcome || !job.finishedOn) return;
   envelope.outcome = { state: "failed", reason: err.message, finishedAt: Date.now() };
   metrics?.jobs.inc({ kind: envelope.kind, outcome: "failed" });
+  try {
+    await definition.onEnd?.(envelope, deps);
+  } catch (e) {
+    log.error({ err: e, jobId: job.id }, "could not release what the failed job held");
+  }
   try {
     await job.updateData(envelope);
   } catch (e) {

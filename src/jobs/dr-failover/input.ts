@@ -15,6 +15,8 @@ export interface FailoverPlanSummary {
   lagSeconds: number | null;
   replication: "replicating" | "stopped" | "unknown";
   sourceFileSystemId: string;
+  /** Decided at planning time and approved with the plan. */
+  deletionMode: "ALL_CONFIGURATIONS" | "LOCAL_CONFIGURATION_ONLY";
   notes: string[];
   /** Lines shown on the approval card and in a dry run's summary. */
   lines: string[];

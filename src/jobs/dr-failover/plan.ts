@@ -59,10 +59,14 @@ export async function buildPlan(deps: JobDeps, progress: (detail: string) => voi
   } catch (err) {
     problems.push(`The secondary file system is not reachable: ${errorMessage(err)}`);
   }
+  // Whether the primary's region answers decides how replication will be deleted: on both sides,
+  // or (AWS's escape hatch when the other side cannot be reached) on the secondary's side only.
+  let primaryAnswers = true;
   try {
     await efs.describeFileSystem(primary.efs.region, primary.efs.fileSystemId);
     notes.push(`The primary file system ${primary.efs.fileSystemId} (${primary.efs.region}) still answers.`);
   } catch {
+    primaryAnswers = false;
     notes.push(
       `The primary file system ${primary.efs.fileSystemId} (${primary.efs.region}) does not answer; expected in a regional outage.`,
     );
@@ -132,6 +136,7 @@ export async function buildPlan(deps: JobDeps, progress: (detail: string) => voi
         volumes: volumes.map((v) => [v.path, v.sha]),
         excluded: excluded.map((e) => e.path),
         lagSeconds,
+        deletionMode: primaryAnswers ? "ALL_CONFIGURATIONS" : "LOCAL_CONFIGURATION_ONLY",
       }),
     )
     .digest("hex")
@@ -141,7 +146,7 @@ export async function buildPlan(deps: JobDeps, progress: (detail: string) => voi
   const lines = [
     `*Move* ${volumes.length} volume${volumes.length === 1 ? "" : "s"} from *${primary.cluster.name}* (${primary.efs.fileSystemId}, ${primary.efs.region}) to *${secondary.cluster.name}* (${secondary.efs.fileSystemId}, ${secondary.efs.region}).`,
     `*Replication* ${replication}; last completed ${lag} ago — *writes after that on the primary may be lost.*`,
-    `*Steps* stop replication through ${secondary.efs.region}, wait until ${secondary.efs.fileSystemId} is writable, apply every volume to ${secondary.cluster.name}, record them under ${gitSiteDirectory(config.git.directory, "secondary")}/ in one commit, make the secondary the active site.`,
+    `*Steps* stop replication through ${secondary.efs.region} (${primaryAnswers ? "deleting it on both sides" : "on the secondary's side only (LOCAL_CONFIGURATION_ONLY), because the primary region does not answer; its side cannot be recovered afterwards"}), wait until ${secondary.efs.fileSystemId} is writable, apply every volume to ${secondary.cluster.name}, record them under ${gitSiteDirectory(config.git.directory, "secondary")}/ in one commit, make the secondary the active site.`,
     ...notes.map((n) => `• ${n}`),
     ...(excluded.length > 0
       ? [
@@ -160,6 +165,7 @@ export async function buildPlan(deps: JobDeps, progress: (detail: string) => voi
       lagSeconds,
       replication,
       sourceFileSystemId,
+      deletionMode: primaryAnswers ? "ALL_CONFIGURATIONS" : "LOCAL_CONFIGURATION_ONLY",
       notes,
       lines,
     },

@@ -183,11 +183,26 @@ const approval: FailoverStep = {
 };
 
 /** 3. One DR operation at a time; volume requests are refused while it holds the lock. */
+/** How long a failover waits for volume requests already under way before it gives up. */
+const VOLUME_DRAIN_MS = 3 * 60_000;
+
 const lock: FailoverStep = {
   name: "lock",
   title: "Take the DR lock",
-  async run({ input, deps, envelope, state }) {
+  async run({ input, deps, envelope, state, progress, signal }) {
     if (input.dryRun) return DRY_RUN;
+    // The approval as recorded in Redis, not only this job's checkpoint, must match the plan.
+    const record = await deps.approvals.get(envelope.requestId);
+    if (record?.state !== "approved" || record.digest !== planOf(state).digest) {
+      throw new DrbotError(
+        "forbidden",
+        "failover.not_approved",
+        `The failover is not approved for plan ${planOf(state).digest} (the approval record says ${record?.state ?? "nothing"}).`,
+        {
+          hint: "Run /dr failover again and have two approvers approve it. Nothing was changed.",
+        },
+      );
+    }
     if (!(await deps.dr.acquireDrLock(envelope.requestId))) {
       const holder = await deps.dr.drLockHolder();
       throw new DrbotError(
@@ -198,6 +213,26 @@ const lock: FailoverStep = {
           hint: "Wait for it to finish (`/dr status`).",
         },
       );
+    }
+    // Volume requests refuse to start from now on; let those already under way finish, so the
+    // check below sees everything they record.
+    const deadline = Date.now() + VOLUME_DRAIN_MS;
+    let round = 0;
+    for (;;) {
+      const running = await deps.volumeJobsInFlight();
+      if (running.length === 0) break;
+      if (Date.now() >= deadline) {
+        throw new DrbotError(
+          "conflict",
+          "failover.volumes_in_flight",
+          `${running.length} volume request(s) are still running (${running.slice(0, 5).join(", ")}).`,
+          {
+            hint: "Wait for their cards to finish (or fail), then run /dr failover again. Nothing was changed.",
+          },
+        );
+      }
+      progress(`waiting for ${running.length} volume request(s) to finish`);
+      await pause(pollDelay(round++, deps.timing.pollMs), signal);
     }
     // The manifests must still be the ones that were approved.
     const planned = await deps.failovers.loadPlan(envelope.requestId);
@@ -226,7 +261,7 @@ const lock: FailoverStep = {
 const stopReplication: FailoverStep = {
   name: "stop-replication",
   title: "Stop replication",
-  async run({ input, deps, state, envelope }) {
+  async run({ input, deps, state }) {
     if (input.dryRun) return DRY_RUN;
     const { secondary } = deps.config.sites;
     const region = secondary.efs.region;
@@ -240,25 +275,18 @@ const stopReplication: FailoverStep = {
     state.lagAtCutoverSeconds = dest?.lastReplicatedTimestamp
       ? Math.round((Date.now() - dest.lastReplicatedTimestamp.getTime()) / 1000)
       : planOf(state).lagSeconds;
+    const mode = planOf(state).deletionMode;
+    state.replicationMode = mode;
     if (dest?.status === "DELETING") return { detail: "deletion already under way" };
-    const attempts = envelope.steps["stop-replication"]?.attempts ?? 1;
-    try {
-      // After two transient failures the other region is treated as gone: delete our side only.
-      const mode = attempts > 2 ? "LOCAL_CONFIGURATION_ONLY" : "ALL_CONFIGURATIONS";
-      await deps.efs.ensureReplicationDeleted(region, current.sourceFileSystemId, mode);
-      state.replicationMode = mode;
-    } catch (err) {
-      if (isTransient(err)) throw err;
-      if (err instanceof DrbotError && err.kind === "not_found") {
-        state.replicationMode = "already stopped";
-        return { skipped: "replication was already deleted" };
-      }
-      // Both sides could not be reached: delete the configuration on the secondary's side only.
-      await deps.efs.ensureReplicationDeleted(region, current.sourceFileSystemId, "LOCAL_CONFIGURATION_ONLY");
-      state.replicationMode = "LOCAL_CONFIGURATION_ONLY";
+    // The approved mode only, never the irreversible one by guesswork. A transient failure is
+    // retried; anything else stops here with the reason.
+    const result = await deps.efs.ensureReplicationDeleted(region, current.sourceFileSystemId, mode);
+    if (result === "not-found") {
+      state.replicationMode = "already stopped";
+      return { skipped: "replication was already deleted" };
     }
     return {
-      detail: `deletion of ${current.sourceFileSystemId} → ${secondary.efs.fileSystemId} requested through ${region}${state.replicationMode === "LOCAL_CONFIGURATION_ONLY" ? " (secondary side only: the primary side did not answer)" : ""}`,
+      detail: `deletion of ${current.sourceFileSystemId} → ${secondary.efs.fileSystemId} requested through ${region}${mode === "LOCAL_CONFIGURATION_ONLY" ? " (secondary side only, as approved: the primary region did not answer)" : ""}`,
     };
   },
 };
@@ -326,11 +354,13 @@ const apply: FailoverStep = {
         for (const kind of ["PersistentVolume", "PersistentVolumeClaim"]) {
           for (const o of objects.filter((x) => x.kind === kind)) await cluster.apply(o);
         }
-        await deps.failovers.markApplied(id, v.path);
       } catch (err) {
         if (isTransient(err)) throw err; // the step is retried; applied volumes are skipped
         await deps.failovers.markAttention(id, v.path, errorMessage(err));
+        return;
       }
+      // Outside the catch: a Redis hiccup here retries the step, it does not mislabel the volume.
+      await deps.failovers.markApplied(id, v.path);
       done++;
       if (done % 25 === 0 || done === volumes.length) progress(`applied ${done}/${volumes.length}`);
     });
