@@ -83,6 +83,7 @@ export async function startService(
     notifier = adapters.progressChat
       ? new Notifier(adapters.progressChat, log.child({ part: "notifier" }), options.notifier)
       : undefined;
+    if (!notifier) log.warn("SLACK_BOT_TOKEN is not set: jobs run, but their Slack cards are not updated");
     const deps: JobDeps = {
       config,
       efs: adapters.efs,

@@ -1,7 +1,8 @@
 // Volume directories on the EFS roots that workers see mounted (NFS volumes in the pod).
 
-import { access, chmod, chown, constants, mkdir, stat } from "node:fs/promises";
-import { join } from "node:path";
+import { randomBytes } from "node:crypto";
+import { access, chmod, chown, constants, mkdir, rename, rmdir, stat } from "node:fs/promises";
+import { basename, dirname, join } from "node:path";
 import { DrbotError } from "../core/errors.ts";
 import type { DirectoryPermissions, DirectoryStore } from "../core/ports/directories.ts";
 
@@ -47,20 +48,18 @@ export function createLocalDirectories(): DirectoryStore {
   };
 }
 
-/** Creates one level; true when this call created it. Existing directories are left as they are. */
+/**
+ * Creates one level; true when this call created it. Existing directories are left as they are.
+ * The directory is made under a temporary name, given its mode and owner, then renamed into
+ * place, so a crash can never leave a directory with the right name and the wrong owner (which
+ * a retry would trust as already there).
+ */
 async function makeOne(path: string, perms: DirectoryPermissions): Promise<boolean> {
+  if (await existingDirectory(path)) return false;
+  const temp = join(dirname(path), `.drbot-new-${basename(path)}-${randomBytes(4).toString("hex")}`);
   try {
-    await mkdir(path, { mode: perms.mode });
+    await mkdir(temp, { mode: perms.mode });
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "EEXIST") {
-      const s = await stat(path);
-      if (!s.isDirectory()) {
-        throw new DrbotError("conflict", "efs.not_a_directory", `${path} exists and is not a directory.`, {
-          hint: "An operator must move it away before this volume can be created.",
-        });
-      }
-      return false;
-    }
     throw new DrbotError(kindOf(err), "efs.mkdir_failed", `Cannot create ${path} (${code(err)}).`, {
       hint: "The worker may not write in its parent directory: check the mount is read-write and that volumes.rootDirectory belongs to the worker's uid.",
       cause: err,
@@ -68,20 +67,55 @@ async function makeOne(path: string, perms: DirectoryPermissions): Promise<boole
   }
   try {
     // mkdir's mode is filtered by the umask; set it exactly, then the owner.
-    await chmod(path, perms.mode);
-    await chown(path, perms.uid, perms.gid);
+    await chmod(temp, perms.mode);
+    await chown(temp, perms.uid, perms.gid);
   } catch (err) {
+    await rmdir(temp).catch(() => {});
     throw new DrbotError(
       "forbidden",
       "efs.chown_failed",
-      `Created ${path} but cannot set its owner ${perms.uid}:${perms.gid} (${code(err)}).`,
+      `Cannot give ${path} the owner ${perms.uid}:${perms.gid} (${code(err)}).`,
       {
         hint: "The worker needs CAP_CHOWN on the EFS mount, or set volumes.directory.uid/gid to the worker's own.",
         cause: err,
       },
     );
   }
-  return true;
+  try {
+    // rename() would replace an existing *empty* directory: look once more right before it. Only
+    // another drbot job creating the same level in that instant can still win the race, and
+    // then both directories were made the same way.
+    if (await existingDirectory(path)) {
+      await rmdir(temp);
+      return false;
+    }
+    await rename(temp, path);
+    return true;
+  } catch (err) {
+    await rmdir(temp).catch(() => {});
+    // Another job created the same level a moment ago: theirs stands.
+    if (["EEXIST", "ENOTEMPTY", "EISDIR"].includes(code(err)) && (await existingDirectory(path)))
+      return false;
+    throw new DrbotError(kindOf(err), "efs.mkdir_failed", `Cannot create ${path} (${code(err)}).`, {
+      cause: err,
+    });
+  }
+}
+
+/** True for an existing directory, false when nothing is there; a file in the way is an error. */
+async function existingDirectory(path: string): Promise<boolean> {
+  try {
+    const s = await stat(path);
+    if (s.isDirectory()) return true;
+  } catch (err) {
+    if (code(err) === "ENOENT") return false;
+    throw new DrbotError(kindOf(err), "efs.stat_failed", `Cannot look at ${path} (${code(err)}).`, {
+      cause: err,
+    });
+  }
+  throw new DrbotError("conflict", "efs.not_a_directory", `${path} exists and is not a directory.`, {
+    hint: "An operator must move it away before this volume can be created.",
+  });
 }
 
 function code(err: unknown): string {

@@ -129,10 +129,12 @@ export async function afterResolution(
   record: Awaited<ReturnType<BotDeps["approvals"]["get"]>>,
 ): Promise<void> {
   if (!record) return;
-  if (record.channel && record.ts && deps.chat) {
-    const card = approvalCard(record);
+  // Clicks race: draw what the record says now, so an older state never lands last.
+  const fresh = (await deps.approvals.get(record.id)) ?? record;
+  if (fresh.channel && fresh.ts && deps.chat) {
+    const card = approvalCard(fresh);
     try {
-      await deps.chat.update({ channel: record.channel, ts: record.ts }, card.text, card.blocks);
+      await deps.chat.update({ channel: fresh.channel, ts: fresh.ts }, card.text, card.blocks);
     } catch (err) {
       deps.log.warn({ err, request: record.id }, "could not update the approval card");
     }

@@ -10,6 +10,10 @@ import type { BotDeps } from "./deps.ts";
 
 export const VOLUME_MODAL_ID = "volume_create";
 
+const INLINE_ANSWER_MS = 1_500;
+const SLOW = Symbol("slow");
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
 const FIELDS: Array<{
   field: Exclude<VolumeField, "business_unit">;
   label: string;
@@ -94,9 +98,12 @@ export function registerVolumeModal(app: App, deps: BotDeps): void {
       await ack({ response_action: "errors", errors: input.fields });
       return;
     }
-    const refusal = await refuseUnauthorized(deps, input.request, requester, channel);
-    if (refusal) {
-      await ack({ response_action: "errors", errors: { business_unit: refusal.slice(0, 150) } });
+    // Membership may need a Slack lookup; answer inline if it is quick, otherwise close the form
+    // within Slack's 3 seconds and say it in the channel.
+    const authorization = refuseUnauthorized(deps, input.request, requester, channel);
+    const quick = await Promise.race([authorization, sleep(INLINE_ANSWER_MS).then(() => SLOW)]);
+    if (typeof quick === "string") {
+      await ack({ response_action: "errors", errors: { business_unit: quick.slice(0, 150) } });
       return;
     }
     await ack();
@@ -108,6 +115,11 @@ export function registerVolumeModal(app: App, deps: BotDeps): void {
         deps.log.warn({ err }, "could not tell the requester");
       }
     };
+    const refusal = quick === SLOW ? await authorization : undefined;
+    if (refusal) {
+      await tell(refusal);
+      return;
+    }
     try {
       const admitted = await admitVolumeRequest(
         { ...deps, chat: deps.cardChat, queue: deps.queues["volume-create"] },

@@ -71,8 +71,11 @@ if action == "cancel" then
   return save("cancelled")
 end
 if user == r.requester then return {"requester", raw} end
-for _, a in ipairs(r.approvals) do
-  if a.user == user then return {"duplicate", raw} end
+-- One deny from an approver ends the request, even from someone who approved before.
+if action == "approve" then
+  for _, a in ipairs(r.approvals) do
+    if a.user == user then return {"duplicate", raw} end
+  end
 end
 if action == "deny" then
   r.denial = {user = user, at = now, reason = ARGV[4]}

@@ -24,13 +24,6 @@ export class Authorizer {
     return false;
   }
 
-  /** Everyone named by `principals` (users and current group members). */
-  async expand(principals: Principals): Promise<Set<string>> {
-    const all = new Set(principals.users);
-    for (const group of principals.groups) for (const u of await this.members(group)) all.add(u);
-    return all;
-  }
-
   private members(group: string): Promise<Set<string>> {
     const cached = this.groups.get(group);
     if (cached && Date.now() - cached.at < this.ttlMs) return cached.members;

@@ -161,7 +161,14 @@ const schema = z
         }),
       volumeCreate: z
         .strictObject({
-          required: z.number().int().min(0).max(10).default(0),
+          // Approval of volume requests is not implemented yet: refuse a setting that would
+          // silently do nothing rather than pretend volumes are being approved.
+          required: z
+            .number()
+            .int()
+            .min(0)
+            .max(0, { error: "must be 0: approval of volume requests is not supported yet" })
+            .default(0),
           approvers: principals.optional(),
           expiresAfter: duration.default((30 * 60_000) as never),
         })
@@ -193,14 +200,6 @@ const schema = z
         code: "custom",
         path: ["sites", "secondary", "cluster", "name"],
         message: "must differ from the primary cluster's name",
-      });
-    }
-    const vc = c.approvals.volumeCreate;
-    if (vc.required > 0 && !vc.approvers) {
-      ctx.addIssue({
-        code: "custom",
-        path: ["approvals", "volumeCreate", "approvers"],
-        message: "is required when volumeCreate.required is above 0",
       });
     }
   });

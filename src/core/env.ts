@@ -86,8 +86,11 @@ export function readEnv(env: NodeJS.ProcessEnv, role: Role): EnvSettings {
   };
   if (slack.apiUrl && !/^https?:\/\//.test(slack.apiUrl))
     problems.push("SLACK_API_URL: expected an http(s) URL");
-  // Workers post progress to Slack too; only the receiver needs the signing secret.
-  if (role !== "cli" && !slack.botToken) problems.push("SLACK_BOT_TOKEN: required (the bot token, xoxb-…)");
+  // The receiver cannot work without Slack. A worker without the token still runs jobs but
+  // cannot update their cards (it says so at start-up).
+  if ((role === "serve" || role === "bot") && !slack.botToken) {
+    problems.push("SLACK_BOT_TOKEN: required (the bot token, xoxb-…)");
+  }
   if (role === "serve" || role === "bot") {
     if (!slack.appToken && !slack.signingSecret) {
       problems.push("SLACK_SIGNING_SECRET: required in HTTP mode (or set SLACK_APP_TOKEN for Socket Mode)");

@@ -62,7 +62,7 @@ export function gitPath(gitDirectory: string, site: SiteName, primaryCluster: st
   const [bu, app, ns, pvc] = segments(id);
   const cluster = asLabel(primaryCluster, "cluster name");
   return posix.join(
-    ...relativeSegments(gitDirectory),
+    ...pathSegments(gitDirectory),
     site,
     bu as string,
     cluster,
@@ -74,7 +74,7 @@ export function gitPath(gitDirectory: string, site: SiteName, primaryCluster: st
 
 /** The folder holding every manifest of a site. */
 export function gitSiteDirectory(gitDirectory: string, site: SiteName): string {
-  return posix.join(...relativeSegments(gitDirectory), site);
+  return posix.join(...pathSegments(gitDirectory), site);
 }
 
 export interface ParsedGitPath extends VolumeId {
@@ -84,7 +84,7 @@ export interface ParsedGitPath extends VolumeId {
 
 /** The inverse of gitPath; null for anything that is not a manifest path drbot would write. */
 export function parseGitPath(gitDirectory: string, path: string): ParsedGitPath | null {
-  const prefix = relativeSegments(gitDirectory);
+  const prefix = pathSegments(gitDirectory);
   const parts = path.split("/");
   if (parts.length !== prefix.length + 6) return null;
   if (prefix.some((p, i) => parts[i] !== p)) return null;
@@ -115,8 +115,4 @@ export function parseGitPath(gitDirectory: string, path: string): ParsedGitPath 
     namespace: ns as Label,
     pvcName: pvc as Label,
   };
-}
-
-function relativeSegments(directory: string): string[] {
-  return pathSegments(directory);
 }

@@ -13,14 +13,6 @@ const MARK: Record<StepStatus, string> = {
   failed: ":x:",
   skipped: ":fast_forward:",
 };
-const WORD: Record<StepStatus, string> = {
-  pending: "pending",
-  running: "running",
-  waiting: "waiting",
-  done: "done",
-  failed: "failed",
-  skipped: "skipped",
-};
 
 export interface CardSteps {
   steps: readonly { name: string; title: string }[];
@@ -69,7 +61,7 @@ export function renderStatusCard(
   const lines = definition.steps.map((s, i) => {
     const r = envelope.steps[s.name] ?? { status: "pending" as const };
     const detail = r.detail ? ` — ${truncate(r.detail, 300)}` : "";
-    return `${MARK[r.status]} ${i + 1}. ${s.title} _${WORD[r.status]}_${stepDuration(r)}${detail}`;
+    return `${MARK[r.status]} ${i + 1}. ${s.title} _${r.status}_${stepDuration(r)}${detail}`;
   });
 
   const blocks: Record<string, unknown>[] = [
@@ -107,7 +99,7 @@ export function renderStatusCard(
 /** The thread reply logged when a step ends. */
 export function stepLogLine(index: number, title: string, r: StepRecord): string {
   const detail = r.detail ? `: ${truncate(r.detail, 2500)}` : "";
-  return `${MARK[r.status]} ${index + 1}. ${title} ${WORD[r.status]}${stepDuration(r)}${detail}`;
+  return `${MARK[r.status]} ${index + 1}. ${title} ${r.status}${stepDuration(r)}${detail}`;
 }
 
 function truncate(text: string, max: number): string {

@@ -144,7 +144,3 @@ export function parseSize(value: unknown, maxSizeGi: number): number | string {
     return `size ${gi} GiB is above the limit of ${maxSizeGi} GiB; ask the platform team for more.`;
   return gi;
 }
-
-export function describeProblems(problems: readonly FieldProblem[]): string {
-  return problems.map((p) => `• ${p.message}`).join("\n");
-}

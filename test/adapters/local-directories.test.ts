@@ -35,6 +35,23 @@ describe("local EFS directories", () => {
     expect(await store.ensureDirectory(root, ["v", "sales", "app"], perms)).toEqual([]);
   });
 
+  it("creates shared parents safely when many volumes are created at the same time, leaving nothing behind", async () => {
+    const root = await mkdtemp(join(tmpdir(), "drbot-efs-"));
+    const results = await Promise.all(
+      Array.from({ length: 20 }, (_, i) =>
+        store.ensureDirectory(root, ["v", "sales", "app", `ns${i % 3}`, `pvc${i}`], perms),
+      ),
+    );
+    // Every volume's own directory was created by its request, with the configured mode.
+    for (let i = 0; i < 20; i++) expect(results[i]).toContain(join(root, `v/sales/app/ns${i % 3}/pvc${i}`));
+    expect((await stat(join(root, "v/sales/app/ns1/pvc4"))).mode & 0o7777).toBe(0o770);
+    const { readdir } = await import("node:fs/promises");
+    expect((await readdir(join(root, "v/sales/app"))).sort()).toEqual(["ns0", "ns1", "ns2"]);
+    expect((await readdir(join(root, "v/sales/app/ns0"))).some((n) => n.startsWith(".drbot-new-"))).toBe(
+      false,
+    );
+  });
+
   it("explains a missing mount and a file in the way", async () => {
     await expect(store.ensureDirectory("/nonexistent/efs", ["a"], perms)).rejects.toMatchObject({
       kind: "not_found",

@@ -62,6 +62,13 @@ describe("approval records", () => {
     expect((await approvals.transition(id, "cancel", "U0REQ")).result).toBe("already-resolved");
   });
 
+  it("lets an approver who approved change their mind and deny, which ends it", async () => {
+    const id = await request();
+    expect((await approvals.transition(id, "approve", "U1")).result).toBe("recorded");
+    expect((await approvals.transition(id, "deny", "U1")).result).toBe("denied");
+    expect((await approvals.transition(id, "approve", "U2")).result).toBe("already-resolved");
+  });
+
   it("expires: a late click marks it expired and changes nothing else", async () => {
     const id = await request(2, 50);
     await new Promise((r) => setTimeout(r, 80));

@@ -31,7 +31,7 @@ function planOf(state: FailoverState) {
 const plan: FailoverStep = {
   name: "plan",
   title: "Plan",
-  async run({ deps, state, envelope, progress }) {
+  async run({ input, deps, state, envelope, progress }) {
     const result = await buildPlan(deps, progress);
     if (result.problems.length > 0) {
       throw new DrbotError(
@@ -43,7 +43,8 @@ const plan: FailoverStep = {
         },
       );
     }
-    await deps.failovers.savePlan(envelope.requestId, result.volumes);
+    // A dry run only shows the plan; nothing else will read the per-volume data.
+    if (!input.dryRun) await deps.failovers.savePlan(envelope.requestId, result.volumes);
     state.plan = result.summary;
     const lag =
       result.summary.lagSeconds === null
@@ -108,6 +109,8 @@ const approval: FailoverStep = {
         const redrawn = approvalCard(record);
         await deps.notifier.deliver(`${id}:approval`, ref, redrawn.text, redrawn.blocks);
       }
+      // From here on clicks redraw the card (the bot); this worker must not send stale copies.
+      deps.notifier.forget(`${id}:approval`);
     }
     if (record.state === "pending" && Date.now() >= record.expiresAt) {
       record = (await deps.approvals.transition(id, "expire", "drbot")).record ?? record;
@@ -119,6 +122,7 @@ const approval: FailoverStep = {
           card.text,
           card.blocks,
         );
+        deps.notifier.forget(`${id}:approval`);
       }
     }
     switch (record.state) {
@@ -373,7 +377,8 @@ const apply: FailoverStep = {
     let unbound = expected;
     let round = 0;
     for (;;) {
-      const pvs = await cluster.list("PersistentVolume", "app.kubernetes.io/managed-by=drbot");
+      // By name, not by label: manifests recorded before drbot (or from custom templates) may lack it.
+      const pvs = await cluster.list("PersistentVolume");
       const bound = new Set(
         pvs
           .filter((p) => (p.status as { phase?: string } | undefined)?.phase === "Bound")

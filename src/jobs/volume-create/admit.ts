@@ -37,6 +37,9 @@ export type Admission =
   | { ok: true; jobId: string; requestId: string; volume: string; statusTs?: string }
   | { ok: false; reason: string; fields?: Record<string, string> };
 
+/** Longer than the slowest checks inside admission (Git and Kubernetes time out at 30 s). */
+const ADMISSION_MS = 90_000;
+
 const ACTIVE = new Set(["waiting", "active", "delayed", "prioritized", "waiting-children", "paused"]);
 
 export type InputCheck =
@@ -94,7 +97,7 @@ export async function admitVolumeRequest(
     );
 
   const requestId = `vol-${randomUUID().slice(0, 8)}`;
-  if (!(await deps.dr.admit(`volume:${volume}`, requestId))) {
+  if (!(await deps.dr.admit(`volume:${volume}`, requestId, ADMISSION_MS))) {
     return refuse(
       "the same volume is being requested right now by someone else. Watch the channel for its status card.",
     );
@@ -152,7 +155,28 @@ export async function admitVolumeRequest(
         // The worker's notifier posts the card itself when Slack is back.
       }
     }
-    await deps.queue.add(volumeCreateJob.kind, envelope, { jobId });
+    const withdraw = async (why: string) => {
+      const ref = envelope.origin.statusTs;
+      if (channel && ref && deps.chat) {
+        await deps.chat
+          .update({ channel, ts: ref }, `${volumeCreateJob.describe(request)}: not queued — ${why}`)
+          .catch(() => {});
+      }
+    };
+    let queued: Awaited<ReturnType<typeof deps.queue.add>>;
+    try {
+      queued = await deps.queue.add(volumeCreateJob.kind, envelope, { jobId });
+    } catch (err) {
+      await withdraw("drbot could not queue it");
+      throw err;
+    }
+    // A job with this id may have been added meanwhile (BullMQ then returns that one): not ours.
+    if (queued.data.requestId !== requestId) {
+      await withdraw(`it is already being created (request ${queued.data.requestId})`);
+      return refuse(
+        `it is already being created (request \`${queued.data.requestId}\`). Watch its status card.`,
+      );
+    }
     return {
       ok: true,
       jobId,
