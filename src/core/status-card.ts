@@ -48,7 +48,7 @@ export function renderStatusCard(
       ? ` in ${formatDuration(envelope.outcome.finishedAt - envelope.startedAt)}`
       : "";
   const reason = envelope.outcome?.reason ? `: ${envelope.outcome.reason}` : "";
-  const headline = `${title} for ${who}: ${state}${took}${envelope.outcome?.state === "failed" ? reason : ""}`;
+  const headline = `${title} for ${who}: ${state}${took}${envelope.outcome && envelope.outcome.state !== "succeeded" ? reason : ""}`;
   const icon =
     state === "succeeded"
       ? ":large_green_circle:"
