@@ -46,12 +46,17 @@ const mixed = (i: number) =>
 export async function benchAckLatency(
   redisUrl: string,
   total = 1000,
+  topology: "serve" | "bot+worker" = "serve",
 ): Promise<{ drbot: Latency; baseline: Latency }> {
   const world = await createWorld(redisUrl);
   try {
-    const serve = await world.spawn("serve", { NODE_OPTIONS: "--max-semi-space-size=2" });
-    await load(world, `${serve.url}/slack/events`, 40, () => "help"); // warm up
-    const drbot = await load(world, `${serve.url}/slack/events`, total, mixed);
+    const options = { NODE_OPTIONS: "--max-semi-space-size=2" };
+    // `serve` runs everything in one process; the Helm chart runs the receiver (`bot`) apart from
+    // the workers, which is what a user's command meets in production.
+    const receiver = await world.spawn(topology === "serve" ? "serve" : "bot", options);
+    if (topology === "bot+worker") await world.spawn("worker", options);
+    await load(world, `${receiver.url}/slack/events`, 40, () => "help"); // warm up
+    const drbot = await load(world, `${receiver.url}/slack/events`, total, mixed);
 
     const port = await freePort();
     const child = spawn(process.execPath, [new URL("./baseline-bolt.ts", import.meta.url).pathname], {
