@@ -6,7 +6,7 @@ import { createGitHubRepository } from "./adapters/github.ts";
 import { createKubernetesCluster } from "./adapters/kubernetes.ts";
 import { createLocalDirectories } from "./adapters/local-directories.ts";
 import { createSlackChat, slackRetry } from "./adapters/slack.ts";
-import { type Config, ConfigError } from "./core/config.ts";
+import type { Config } from "./core/config.ts";
 import type { EnvSettings } from "./core/env.ts";
 import { instrument } from "./core/instrument.ts";
 import type { Logger } from "./core/logger.ts";
@@ -48,17 +48,19 @@ export function createAdapters(
     primary: createKubernetesCluster(config.sites.primary.cluster),
     secondary: createKubernetesCluster(config.sites.secondary.cluster),
   };
-  if (env.github?.kind === "app") {
-    throw new ConfigError("the environment", [
-      "GITHUB_APP_ID: GitHub App authentication is not supported yet; set GITHUB_TOKEN (a fine-grained token with contents:write on the repository)",
-    ]);
-  }
   const git = createGitHubRepository({
     apiUrl: config.git.apiUrl,
     owner: config.git.owner,
     repo: config.git.repo,
     branch: config.git.branch,
-    auth: env.github?.token ?? "",
+    auth:
+      env.github?.kind === "app"
+        ? {
+            appId: env.github.appId,
+            privateKey: env.github.privateKey,
+            installationId: env.github.installationId,
+          }
+        : (env.github?.token ?? ""),
     ...(overrides.paceGitWrites === undefined ? {} : { paceWrites: overrides.paceGitWrites }),
   });
   const token = env.slack.botToken;

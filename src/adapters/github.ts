@@ -1,6 +1,8 @@
 // The GitOps repository on GitHub (or GitHub Enterprise), through Octokit with the retry and
 // throttling plugins. Commits go through the Git data API so that any number of files land in one
 // commit with one compare-and-swap ref update.
+
+import { createAppAuth } from "@octokit/auth-app";
 import { retry } from "@octokit/plugin-retry";
 import { type ThrottlingOptions, throttling } from "@octokit/plugin-throttling";
 import { Octokit } from "@octokit/rest";
@@ -19,8 +21,8 @@ export interface GitHubRepositoryOptions {
   owner: string;
   repo: string;
   branch: string;
-  /** A token: personal access token or GitHub App installation token. */
-  auth: string;
+  /** A token (fine-grained or classic), or a GitHub App installation to authenticate as. */
+  auth: string | { appId: string; privateKey: string; installationId: string };
   logger?: GitLogger;
   /** Commit attempts when other writers keep moving the branch. Default 5. */
   maxCommitAttempts?: number;
@@ -98,7 +100,11 @@ class GitHubRepository implements GitPort {
       };
     this.octokit = new GitHubClient({
       baseUrl: options.apiUrl.replace(/\/+$/, ""),
-      auth: options.auth,
+      // A GitHub App signs a JWT with its key and trades it for short-lived installation tokens,
+      // which @octokit/auth-app renews before they expire.
+      ...(typeof options.auth === "string"
+        ? { auth: options.auth }
+        : { authStrategy: createAppAuth, auth: { ...options.auth } }),
       userAgent: "drbot",
       request: { fetch: fetchWithTimeout(options.requestTimeoutMs ?? 30_000) },
       // Octokit's request log passes request options (with the Authorization header) as a second

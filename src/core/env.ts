@@ -104,13 +104,17 @@ export function readEnv(env: NodeJS.ProcessEnv, role: Role): EnvSettings {
   let github: GitHubAuth | undefined;
   const token = secret("GITHUB_TOKEN");
   const appId = env.GITHUB_APP_ID;
-  if (token) github = { kind: "token", token };
-  else if (appId) {
+  // A configured GitHub App wins over a token (a chart may still pass an empty GITHUB_TOKEN).
+  if (appId) {
     const privateKey = secret("GITHUB_APP_PRIVATE_KEY");
     const installationId = env.GITHUB_APP_INSTALLATION_ID;
     if (!privateKey) problems.push("GITHUB_APP_PRIVATE_KEY: required with GITHUB_APP_ID");
     if (!installationId) problems.push("GITHUB_APP_INSTALLATION_ID: required with GITHUB_APP_ID");
-    if (privateKey && installationId) github = { kind: "app", appId, privateKey, installationId };
+    // Keys pasted into CI variables often carry literal "\n" instead of line breaks.
+    const pem = privateKey && !privateKey.includes("\n") ? privateKey.replaceAll("\\n", "\n") : privateKey;
+    if (pem && installationId) github = { kind: "app", appId, privateKey: pem, installationId };
+  } else if (token) {
+    github = { kind: "token", token };
   } else if (role !== "cli") {
     problems.push(
       "GITHUB_TOKEN: required (or GITHUB_APP_ID, GITHUB_APP_PRIVATE_KEY and GITHUB_APP_INSTALLATION_ID)",

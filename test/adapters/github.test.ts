@@ -333,3 +333,51 @@ describe("reading", () => {
     expect(fake.http.calls("GET", /\/git\/blobs\//)).toHaveLength(1);
   });
 });
+
+describe("GitHub App authentication", () => {
+  it("trades a signed JWT for an installation token, and refuses a wrong key", async () => {
+    const { generateKeyPairSync } = await import("node:crypto");
+    const pair = () => generateKeyPairSync("rsa", { modulusLength: 2048 });
+    const { privateKey, publicKey } = pair();
+    const app = await startFakeGitHub({
+      owner: "acme",
+      repo: "dr-volumes",
+      token: "unused-token-0000",
+      app: {
+        id: "12345",
+        installationId: "678",
+        publicKey: publicKey.export({ type: "spki", format: "pem" }).toString(),
+      },
+    });
+    try {
+      const repoAs = (key: string) =>
+        createGitHubRepository({
+          apiUrl: app.apiUrl,
+          owner: "acme",
+          repo: "dr-volumes",
+          branch: "main",
+          auth: { appId: "12345", privateKey: key, installationId: "678" },
+          paceWrites: false,
+          retryDelayScaleMs: 1,
+        });
+      const pem = privateKey.export({ type: "pkcs8", format: "pem" }).toString();
+      const git = repoAs(pem);
+      expect((await git.probe()).fullName).toBe("acme/dr-volumes");
+      expect(
+        await git.commitFiles([{ path: "PV-PVCs/x.yaml", content: "a: 1\n" }], "via the app"),
+      ).not.toBeNull();
+      expect(app.installationTokens.size).toBe(1);
+      expect((await app.commits())[0]?.message).toBe("via the app");
+
+      const wrong = pair().privateKey.export({ type: "pkcs8", format: "pem" }).toString();
+      const err = await repoAs(wrong)
+        .probe()
+        .catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(DrbotError);
+      expect((err as DrbotError).kind).toBe("forbidden");
+      expect((err as DrbotError).message).not.toContain("PRIVATE KEY");
+    } finally {
+      await app.close();
+    }
+  });
+});

@@ -259,6 +259,25 @@ describe("environment", () => {
     expect(env.github).toEqual({ kind: "token", token: "ghp_fromfile" });
   });
 
+  it("reads a GitHub App, with a key whose line breaks were written as \\n", () => {
+    const env = readEnv(
+      {
+        ...base,
+        GITHUB_APP_ID: "42",
+        GITHUB_APP_INSTALLATION_ID: "7",
+        GITHUB_APP_PRIVATE_KEY: "-----BEGIN KEY-----\\nabc\\n-----END KEY-----",
+      },
+      "worker",
+    );
+    expect(env.github).toEqual({
+      kind: "app",
+      appId: "42",
+      installationId: "7",
+      privateKey: "-----BEGIN KEY-----\nabc\n-----END KEY-----",
+    });
+    expect(env.secrets).toContain("-----BEGIN KEY-----\nabc\n-----END KEY-----");
+  });
+
   it("accepts Socket Mode without a signing secret", () => {
     expect(
       readEnv({ ...base, SLACK_SIGNING_SECRET: undefined, SLACK_APP_TOKEN: "xapp-1-x" }, "bot").slack

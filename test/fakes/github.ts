@@ -2,7 +2,7 @@
 // The API writes Git objects in-process (see git-objects.ts) and the test helpers read them back
 // with the git CLI, so assertions see what `git log` would show on a real clone.
 import { execFile } from "node:child_process";
-import { randomBytes } from "node:crypto";
+import { randomBytes, verify } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -33,6 +33,11 @@ export interface FakeGitHubOptions {
   token: string;
   /** Serve under a prefix, as GitHub Enterprise Server does (`/api/v3`). */
   pathPrefix?: string;
+  /**
+   * A GitHub App that may also authenticate: installation tokens are issued at
+   * POST /app/installations/{id}/access_tokens against a JWT signed (RS256) with its private key.
+   */
+  app?: { id: string; installationId: string; publicKey: string };
 }
 
 export interface FakeCommitInfo {
@@ -77,6 +82,7 @@ export class FakeGitHub {
   readonly gitDir: string;
   readonly pathPrefix: string;
   /** The accepted token; change it to simulate a rotated or revoked credential. */
+  readonly app: FakeGitHubOptions["app"];
   token: string;
   /** False makes the token read-only: writes answer 403 and `permissions.push` is false. */
   canWrite = true;
@@ -98,6 +104,7 @@ export class FakeGitHub {
     this.repo = options.repo;
     this.branch = options.branch ?? "main";
     this.token = options.token;
+    this.app = options.app;
     this.pathPrefix = (options.pathPrefix ?? "").replace(/\/$/, "");
     this.gitDir = options.gitDir;
     this.objects = new ObjectStore(this.gitDir);
@@ -295,6 +302,9 @@ export class FakeGitHub {
   private async route(req: RecordedRequest): Promise<FakeReply> {
     if (!req.path.startsWith(`${this.pathPrefix}/`)) throw new ApiError(404, "Not Found");
     const path = req.path.slice(this.pathPrefix.length);
+    const exchange = /^\/app\/installations\/([^/]+)\/access_tokens$/.exec(path);
+    if (req.method === "POST" && exchange)
+      return this.issueInstallationToken(exchange[1] as string, req.headers.authorization);
     this.authenticate(req.headers.authorization);
     const m = /^\/repos\/([^/]+)\/([^/]+)(\/.*)?$/.exec(path);
     const [owner = "", repo = ""] = [m?.[1], m?.[2]].map((s) => decodeURIComponent(s ?? "").toLowerCase());
@@ -319,7 +329,44 @@ export class FakeGitHub {
   private authenticate(header: string | undefined): void {
     if (!header) throw new ApiError(401, "Requires authentication");
     const m = /^(?:token|bearer)\s+(\S+)$/i.exec(header.trim());
-    if (!m || m[1] !== this.token) throw new ApiError(401, "Bad credentials");
+    if (!m || (m[1] !== this.token && !this.installationTokens.has(m[1] as string)))
+      throw new ApiError(401, "Bad credentials");
+  }
+
+  /** Installation tokens issued to the app so far. */
+  readonly installationTokens = new Set<string>();
+
+  private issueInstallationToken(installationId: string, header: string | undefined): FakeReply {
+    const app = this.app;
+    if (!app) throw new ApiError(404, "Not Found");
+    const jwt = /^bearer\s+(\S+)$/i.exec(header?.trim() ?? "")?.[1];
+    const [head, body, signature] = jwt?.split(".") ?? [];
+    if (!head || !body || !signature) throw new ApiError(401, "A JSON web token could not be decoded");
+    const valid = verify(
+      "RSA-SHA256",
+      Buffer.from(`${head}.${body}`),
+      app.publicKey,
+      Buffer.from(signature, "base64url"),
+    );
+    const claims = JSON.parse(Buffer.from(body, "base64url").toString("utf8")) as {
+      iss?: unknown;
+      exp?: number;
+      iat?: number;
+    };
+    const now = Math.floor(Date.now() / 1000);
+    if (!valid || String(claims.iss) !== app.id)
+      throw new ApiError(401, "A JSON web token could not be decoded");
+    if (!claims.exp || claims.exp < now || (claims.iat ?? 0) > now + 60)
+      throw new ApiError(401, "'Expiration time' claim ('exp') is too far in the future or expired");
+    if (installationId !== app.installationId) throw new ApiError(404, "Not Found");
+    const token = `ghs_${randomBytes(18).toString("hex")}`;
+    this.installationTokens.add(token);
+    return this.reply(201, {
+      token,
+      expires_at: new Date(Date.now() + 3600_000).toISOString(),
+      permissions: { contents: "write", metadata: "read" },
+      repository_selection: "selected",
+    });
   }
 
   private buildRoutes(): Route[] {
