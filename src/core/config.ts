@@ -161,7 +161,7 @@ const schema = z
         }),
       volumeCreate: z
         .strictObject({
-          // Approval of volume requests is not implemented yet: refuse a setting that would
+          // Approval of volume requests is not supported yet: refuse a setting that would
           // silently do nothing rather than pretend volumes are being approved.
           required: z
             .number()
