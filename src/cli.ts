@@ -2,6 +2,7 @@
 
 import { configCheck } from "./cli/config-check.ts";
 import { drStatusCli } from "./cli/dr-status.ts";
+import { drUnlockCli } from "./cli/dr-unlock.ts";
 import { VOLUME_CREATE_USAGE, volumeCreateCli } from "./cli/volume-create.ts";
 import { ConfigError } from "./core/config.ts";
 import { type Role, startService } from "./service.ts";
@@ -14,6 +15,7 @@ usage:
   drbot worker                workers only (still serving /healthz, /readyz, /metrics)
   ${VOLUME_CREATE_USAGE.replace("usage: ", "")}
   drbot dr status [--json]    active site, replication and lag, recorded volumes, DR operations
+  drbot dr unlock <id>        release a DR lock whose failover is no longer running
   drbot config check          validate the configuration and probe every dependency
 
 environment: DRBOT_CONFIG (./drbot.yaml), SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET or SLACK_APP_TOKEN,
@@ -32,6 +34,7 @@ async function main(argv: string[]): Promise<number> {
       break;
     case "dr":
       if (sub === "status") return drStatusCli(rest, process.env, print);
+      if (sub === "unlock") return drUnlockCli(rest, process.env, print);
       break;
     case "config":
       if (sub === "check") return configCheck(process.env, print);

@@ -195,3 +195,28 @@ describe("drbot dr status", () => {
     expect(report.volumes).toEqual({ primary: 0, secondary: 0 });
   });
 });
+
+describe("drbot dr unlock", () => {
+  let world: World;
+  beforeAll(async () => {
+    world = await createWorld(inject("redisUrl"));
+  });
+  afterAll(async () => {
+    await world?.close();
+  });
+
+  it("releases a lock whose failover is gone, and only that one", async () => {
+    const key = `${world.prefix}:lock:dr`;
+    expect((await drbot(world, ["dr", "unlock", "dr-0000000a"])).out).toMatch(/No DR lock is held/);
+    await world.redis.set(key, "dr-0000000b");
+    const wrong = await drbot(world, ["dr", "unlock", "dr-0000000a"]);
+    expect(wrong.out).toMatch(/held by dr-0000000b, not dr-0000000a/);
+    expect(wrong.code).toBe(1);
+    expect(await world.redis.get(key)).toBe("dr-0000000b");
+    const ok = await drbot(world, ["dr", "unlock", "dr-0000000b"]);
+    expect(ok.out).toMatch(/Released the DR lock of dr-0000000b \(its job is missing\)/);
+    expect(ok.code).toBe(0);
+    expect(await world.redis.get(key)).toBeNull();
+    expect((await drbot(world, ["dr", "unlock", "nonsense"])).code).toBe(2);
+  });
+});

@@ -1,0 +1,71 @@
+// `drbot dr unlock <request-id>`: the operator's way out when a DR lock outlived its failover
+// (say, its job was deleted by hand). Refuses while that failover is still under way.
+
+import { Redis } from "ioredis";
+import { loadConfig } from "../core/config.ts";
+import { DrState } from "../core/dr-state.ts";
+import { readEnv } from "../core/env.ts";
+import { createQueue, jobIdFor, redisConnection } from "../jobs/queues.ts";
+
+export async function drUnlockCli(
+  argv: string[],
+  env: NodeJS.ProcessEnv,
+  print: (line: string) => void,
+): Promise<number> {
+  const [id, ...rest] = argv;
+  if (!id || rest.length > 0 || !/^dr-[0-9a-f]{8}$/.test(id)) {
+    print("usage: drbot dr unlock <request-id>   (the id `drbot dr status` shows as the DR operation)");
+    return 2;
+  }
+  const settings = readEnv(env, "cli");
+  loadConfig(settings.configPath); // a broken configuration is reported before anything is touched
+  const connection = redisConnection(settings.redisUrl);
+  const redis = new Redis({ ...connection, maxRetriesPerRequest: 3 } as never);
+  const prefix = settings.tuning.redisPrefix;
+  const queue = createQueue("dr-failover", connection, prefix);
+  try {
+    const dr = new DrState(redis, prefix);
+    const holder = await dr.drLockHolder();
+    if (holder !== id) {
+      print(
+        holder
+          ? `The DR lock is held by ${holder}, not ${id}; nothing was changed.`
+          : "No DR lock is held; nothing to do.",
+      );
+      return 1;
+    }
+    const job = await queue.getJob(jobIdFor("dr-failover", id));
+    const state = job ? await job.getState() : "missing";
+    if (
+      job &&
+      !job.data.outcome &&
+      ["active", "waiting", "delayed", "prioritized", "waiting-children"].includes(state)
+    ) {
+      print(
+        `Failover ${id} is still ${state}; its lock is released when it ends. Cancel it (/dr cancel) or let it finish.`,
+      );
+      return 1;
+    }
+    await dr.releaseDrLock(id);
+    await redis.xadd(
+      `${prefix}:audit`,
+      "MAXLEN",
+      "~",
+      "100000",
+      "*",
+      "event",
+      "lock.released-by-operator",
+      "request",
+      id,
+      "user",
+      `cli:${env.USER ?? "operator"}`,
+      "at",
+      String(Date.now()),
+    );
+    print(`Released the DR lock of ${id} (its job is ${state}). Volume requests are accepted again.`);
+    return 0;
+  } finally {
+    await queue.close();
+    redis.disconnect();
+  }
+}
