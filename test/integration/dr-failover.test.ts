@@ -254,3 +254,44 @@ describe("/dr failover approvals under pressure", () => {
     expect((await world.github.commits()).filter((c) => c.message.startsWith("Fail over"))).toHaveLength(1);
   });
 });
+
+describe("/dr failover and volume requests under way", () => {
+  let world: World;
+  afterEach(async () => {
+    await world?.close();
+  });
+
+  it("lets a running volume request finish first, then stops because the plan is no longer current", async () => {
+    world = await createWorld(inject("redisUrl"));
+    await world.start();
+    await world.seedVolumes(2);
+    world.kube.primary.holdBinding("inflight");
+    await world.answer(await world.slash("create bu=sales app=race ns=race pvc=inflight size=1"));
+    await world.until("the volume job to wait for binding", () =>
+      world.cards().find((m) => /Wait until the PVC is Bound _running_/.test(JSON.stringify(m.blocks))),
+    );
+
+    await world.answer(await world.slash("failover", USERS.incident, "/dr"));
+    const { card, id } = await world.approvalCard();
+    await world.click(USERS.approver1, APPROVE, id, card.ts);
+    await world.click(USERS.approver2, APPROVE, id, card.ts);
+    await world.until("the failover to wait for the volume request", () =>
+      world.cards().find((m) => /waiting for 1 volume request\(s\) to finish/.test(JSON.stringify(m.blocks))),
+    );
+    // Meanwhile new volume requests are refused.
+    expect(
+      await world.answer(await world.slash("create bu=sales app=race ns=race pvc=later size=1")),
+    ).toMatch(/a DR operation \(dr-[0-9a-f]{8}\) is in progress/);
+
+    world.kube.primary.releaseBinding("inflight");
+    await world.until("the volume", () =>
+      world.cards().find((m) => /sales\.race\.race\.inflight.*succeeded/.test(m.text)),
+    );
+    const stopped = await statusCard(world, /failed/);
+    expect(stopped.text).toMatch(
+      /The recorded volumes changed since the plan was approved \(0 changed, 1 added\)/,
+    );
+    expect(world.efs.callsTo("DeleteReplicationConfiguration")).toHaveLength(0);
+    expect(await world.redis.get(`${world.prefix}:lock:dr`)).toBeNull();
+  });
+});
