@@ -2,6 +2,7 @@
 // throttling plugins. Commits go through the Git data API so that any number of files land in one
 // commit with one compare-and-swap ref update.
 
+import { setTimeout as sleep } from "node:timers/promises";
 import { createAppAuth } from "@octokit/auth-app";
 import { retry } from "@octokit/plugin-retry";
 import { type ThrottlingOptions, throttling } from "@octokit/plugin-throttling";
@@ -437,8 +438,4 @@ function isRateLimited(err: unknown): boolean {
 
 function isNotFastForward(err: unknown): boolean {
   return httpStatus(err) === 422 && /not a fast.?forward/i.test(githubMessage(err));
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }

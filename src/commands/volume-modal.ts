@@ -1,6 +1,7 @@
 // `/volume create` without arguments: a form. Its submission is checked like the one-line
 // command; input errors are shown inline beside the fields.
 
+import { setTimeout as sleep } from "node:timers/promises";
 import type { App, types } from "@slack/bolt";
 import type { Config } from "../core/config.ts";
 import { errorMessage } from "../core/errors.ts";
@@ -12,7 +13,6 @@ export const VOLUME_MODAL_ID = "volume_create";
 
 const INLINE_ANSWER_MS = 1_500;
 const SLOW = Symbol("slow");
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 const FIELDS: Array<{
   field: Exclude<VolumeField, "business_unit">;
@@ -101,7 +101,7 @@ export function registerVolumeModal(app: App, deps: BotDeps): void {
     // Membership may need a Slack lookup; answer inline if it is quick, otherwise close the form
     // within Slack's 3 seconds and say it in the channel.
     const authorization = refuseUnauthorized(deps, input.request, requester, channel);
-    const quick = await Promise.race([authorization, sleep(INLINE_ANSWER_MS).then(() => SLOW)]);
+    const quick = await Promise.race([authorization, sleep(INLINE_ANSWER_MS, SLOW)]);
     if (typeof quick === "string") {
       await ack({ response_action: "errors", errors: { business_unit: quick.slice(0, 150) } });
       return;

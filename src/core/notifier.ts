@@ -3,6 +3,7 @@
 // replies are queued in order, and when Slack rate-limits (429) or fails, delivery backs off and
 // catches up later. The job never awaits Slack.
 
+import { setTimeout as sleep } from "node:timers/promises";
 import { DrbotError, isTransient } from "./errors.ts";
 import type { Logger } from "./logger.ts";
 import type { Blocks, ChatPort, MessageRef } from "./ports/chat.ts";
@@ -258,8 +259,4 @@ export class Notifier {
       );
     }
   }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
 }

@@ -102,6 +102,7 @@ export function stepLogLine(index: number, title: string, r: StepRecord): string
   return `${MARK[r.status]} ${index + 1}. ${title} ${r.status}${stepDuration(r)}${detail}`;
 }
 
-function truncate(text: string, max: number): string {
+/** Cuts `text` to Slack's limits, marking the cut. */
+export function truncate(text: string, max: number): string {
   return text.length > max ? `${text.slice(0, max - 1)}…` : text;
 }

@@ -2,6 +2,7 @@
 // reporting each transition through the notifier. BullMQ delivers at least once (stalled jobs
 // are handed to another worker); the steps make every effect exactly once.
 
+import { setTimeout as sleep } from "node:timers/promises";
 import { type ConnectionOptions, DelayedError, type Job, UnrecoverableError, Worker } from "bullmq";
 import type { Logger } from "../core/logger.ts";
 import type { Metrics } from "../core/metrics.ts";
@@ -80,7 +81,7 @@ export function startWorkers(
       const closed = Promise.all(workers.map((w) => w.close()));
       const timedOut = await Promise.race([
         closed.then(() => false),
-        sleep(SHUTDOWN_GRACE_MS).then(() => true),
+        sleep(SHUTDOWN_GRACE_MS, true, { ref: false }),
       ]);
       if (timedOut) {
         log.warn(
@@ -149,10 +150,6 @@ async function processJob(
       notifier?.forget(key);
     }
   }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms).unref());
 }
 
 /** How long a finished job waits for its final card to reach Slack before completing anyway. */

@@ -2,27 +2,15 @@
 // boundary: a new worker process finishes it; applied volumes are not applied again, one commit,
 // replication stopped once.
 
-import { type ChildProcess, spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import type { JobEnvelope } from "../../src/core/steps.ts";
 import { createQueue, jobIdFor, redisConnection } from "../../src/jobs/queues.ts";
 import { createWorld, USERS, type World } from "../support/world.ts";
 
-const CLI = new URL("../../src/cli.ts", import.meta.url).pathname;
-
-function startWorker(world: World): ChildProcess {
-  return spawn(process.execPath, [CLI, "worker"], {
-    env: {
-      ...process.env,
-      ...world.env,
-      PORT: "0",
-      LOG_LEVEL: "warn",
-      DRBOT_REDIS_PREFIX: world.prefix,
-      DRBOT_WORKER_LOCK_MS: "1000",
-      DRBOT_GITHUB_PACE_WRITES: "false",
-    },
-    stdio: "ignore",
-  });
+/** A worker process whose lock expires quickly, so a killed one's job is taken over fast. */
+async function startWorker(world: World): Promise<ChildProcess> {
+  return (await world.spawn("worker", { DRBOT_WORKER_LOCK_MS: "1000", LOG_LEVEL: "info" })).child;
 }
 
 describe("a failover whose worker is killed mid-apply", () => {
@@ -43,7 +31,7 @@ describe("a failover whose worker is killed mid-apply", () => {
     const VOLUMES = 200;
     await world.seedVolumes(VOLUMES);
     world.kube.secondary.http.latencyMs = 10;
-    const first = startWorker(world);
+    const first = await startWorker(world);
     children.push(first);
 
     await world.answer(await world.slash("failover", USERS.incident, "/dr"));
@@ -62,7 +50,7 @@ describe("a failover whose worker is killed mid-apply", () => {
     const appliedAtKill = await world.redis.scard(appliedKey);
     expect(appliedAtKill).toBeLessThan(VOLUMES);
 
-    const second = startWorker(world);
+    const second = await startWorker(world);
     children.push(second);
     const done = await world.until(
       "the failover to succeed",
@@ -109,7 +97,7 @@ describe("a failover whose worker is killed at each step boundary", () => {
         // A little latency so the kill lands before the next step is over.
         world.kube.secondary.http.latencyMs = 20;
         world.github.http.latencyMs = 20;
-        const first = startWorker(world);
+        const first = await startWorker(world);
         children.push(first);
         await world.answer(await world.slash("failover", USERS.incident, "/dr"));
         const { card, id } = await world.approvalCard(20_000);
@@ -133,7 +121,7 @@ describe("a failover whose worker is killed at each step boundary", () => {
           await new Promise((r) => first.once("exit", r));
         }
         await queue.close();
-        children.push(startWorker(world));
+        children.push(await startWorker(world));
         await world.until(
           "the failover to succeed",
           () => world.cards().find((m) => /^DR failover for .*: succeeded/.test(m.text)),

@@ -1,7 +1,7 @@
 // A worker process killed with SIGKILL between any two steps of /volume create: a new worker
 // process takes the job over and finishes it with exactly the result of an uninterrupted run.
 
-import { type ChildProcess, spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { stat } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
@@ -10,25 +10,9 @@ import { createQueue, jobIdFor, redisConnection } from "../../src/jobs/queues.ts
 import { volumeCreateSteps } from "../../src/jobs/volume-create/steps.ts";
 import { createWorld, type World } from "../support/world.ts";
 
-const CLI = new URL("../../src/cli.ts", import.meta.url).pathname;
-const workerLogs: string[] = [];
-
-function startWorker(world: World): ChildProcess {
-  const child = spawn(process.execPath, [CLI, "worker"], {
-    env: {
-      ...process.env,
-      ...world.env,
-      PORT: "0",
-      LOG_LEVEL: "info",
-      DRBOT_REDIS_PREFIX: world.prefix,
-      DRBOT_WORKER_LOCK_MS: "1000",
-      DRBOT_GITHUB_PACE_WRITES: "false",
-    },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  child.stdout?.on("data", (d) => workerLogs.push(String(d)));
-  child.stderr?.on("data", (d) => workerLogs.push(String(d)));
-  return child;
+/** A worker process whose lock expires quickly, so a killed one's job is taken over fast. */
+async function startWorker(world: World): Promise<ChildProcess> {
+  return (await world.spawn("worker", { DRBOT_WORKER_LOCK_MS: "1000", LOG_LEVEL: "info" })).child;
 }
 
 describe("a worker killed between steps", () => {
@@ -56,7 +40,7 @@ describe("a worker killed between steps", () => {
     "after step %s: a new worker finishes the job with the same result",
     async (step) => {
       const pvc = `after-${step}`;
-      const first = startWorker(world);
+      const first = await startWorker(world);
       children.push(first);
       const answer = await world.answer(
         await world.slash(`create bu=sales app=crash ns=crash pvc=${pvc} size=1`),
@@ -72,7 +56,7 @@ describe("a worker killed between steps", () => {
       await new Promise((r) => first.once("exit", r));
 
       const commitsBefore = (await world.github.commits()).length;
-      const second = startWorker(world);
+      const second = await startWorker(world);
       children.push(second);
       const card = await world
         .until(
@@ -104,7 +88,7 @@ describe("a worker killed between steps", () => {
             await job?.getState(),
             JSON.stringify(job?.data),
             job?.failedReason,
-            workerLogs.join("").slice(-20000),
+            world.logs.join("").slice(-20000),
           );
           throw err;
         });
@@ -149,7 +133,7 @@ describe("a worker stopped with SIGTERM while a step waits", () => {
 
   it("exits promptly, puts the job back, and another worker finishes it", async () => {
     world.kube.primary.holdBinding("graceful");
-    const first = startWorker(world);
+    const first = await startWorker(world);
     await world.answer(await world.slash("create bu=sales app=term ns=term pvc=graceful size=1"));
     const jobId = jobIdFor("volume-create", "sales.term.term.graceful");
     await world.until("the bound step to wait", async () => {
@@ -170,7 +154,7 @@ describe("a worker stopped with SIGTERM while a step waits", () => {
     expect(data.outcome).toBeUndefined();
 
     world.kube.primary.releaseBinding("graceful");
-    const second = startWorker(world);
+    const second = await startWorker(world);
     await world.until(
       "success",
       () => world.cards().find((m) => /sales\.term\.term\.graceful.*succeeded/.test(m.text)),

@@ -37,6 +37,7 @@ const SIGNING_SECRET = "test-signing-secret-0001";
 const GITHUB_TOKEN = "ghp_testtoken0000000000000000000001";
 
 export interface SpawnedDrbot {
+  role: Role;
   url: string;
   child: ChildProcess;
   peakRssMb(): Promise<number>;
@@ -87,7 +88,9 @@ export class World {
   }
 
   get receiverUrl(): string {
-    return `${this.children[0]?.url ?? this.service.url}/slack/events`;
+    // A spawned receiver (serve or bot) if there is one, else the in-process service.
+    const receiver = this.children.find((c) => c.role !== "worker");
+    return `${receiver?.url ?? this.service.url}/slack/events`;
   }
 
   /** drbot as its own process (`drbot <role>`), as it runs in production; for benchmarks. */
@@ -105,8 +108,11 @@ export class World {
         DRBOT_GITHUB_PACE_WRITES: "false",
         ...env,
       },
-      stdio: ["ignore", "ignore", "inherit"],
+      stdio: ["ignore", "pipe", "pipe"],
     });
+    // Its log lines join the world's, for a failing test to show.
+    child.stdout?.on("data", (d) => this.logs.push(String(d)));
+    child.stderr?.on("data", (d) => this.logs.push(String(d)));
     const url = `http://127.0.0.1:${port}`;
     await this.until(`drbot ${role} to be ready`, async () => {
       try {
@@ -116,6 +122,7 @@ export class World {
       }
     });
     const spawned: SpawnedDrbot = {
+      role,
       url,
       child,
       /** Peak resident memory of the process so far (Linux VmHWM), in MB. */
@@ -126,7 +133,7 @@ export class World {
         Number(/VmRSS:\s+(\d+) kB/.exec(await readFile(`/proc/${child.pid}/status`, "utf8"))?.[1] ?? 0) /
         1024,
       stop: async () => {
-        if (child.exitCode !== null) return;
+        if (child.exitCode !== null || child.signalCode !== null) return;
         const exited = new Promise((r) => child.once("exit", r));
         child.kill("SIGTERM");
         await exited;

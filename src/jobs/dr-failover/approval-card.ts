@@ -3,6 +3,7 @@
 
 import type { ApprovalRecord } from "../../core/approvals.ts";
 import type { Blocks } from "../../core/ports/chat.ts";
+import { truncate } from "../../core/status-card.ts";
 
 export const APPROVE_ACTION = "approval_approve";
 export const DENY_ACTION = "approval_deny";
@@ -78,8 +79,4 @@ export function approvalCard(record: ApprovalRecord): { text: string; blocks: Bl
     });
   }
   return { text: title, blocks };
-}
-
-function truncate(text: string, max: number): string {
-  return text.length > max ? `${text.slice(0, max - 1)}…` : text;
 }
