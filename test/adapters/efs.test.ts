@@ -2,7 +2,7 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createEfsAdapter, type EfsAdapter, type EfsAdapterOptions } from "../../src/adapters/efs.ts";
 import { DrbotError } from "../../src/core/errors.ts";
-import { type FakeEfs, startFakeEfs } from "../fakes/efs.ts";
+import { type FakeEfs, startFakeEfs } from "../../src/sandbox/stand-ins/efs.ts";
 
 const EAST = "us-east-1";
 const WEST = "us-west-2";

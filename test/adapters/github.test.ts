@@ -4,7 +4,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createGitHubRepository, type GitHubRepositoryOptions } from "../../src/adapters/github.ts";
 import { DrbotError } from "../../src/core/errors.ts";
 import type { GitFile } from "../../src/core/ports/git.ts";
-import { type FakeGitHub, startFakeGitHub } from "../fakes/github.ts";
+import { type FakeGitHub, startFakeGitHub } from "../../src/sandbox/stand-ins/github.ts";
 
 const owner = "acme";
 const repo = "dr-volumes";

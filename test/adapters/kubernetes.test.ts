@@ -7,7 +7,7 @@ import { parse as parseYaml, stringify as stringifyYaml } from "yaml";
 import { createKubernetesCluster } from "../../src/adapters/kubernetes.ts";
 import { DrbotError } from "../../src/core/errors.ts";
 import type { ClusterPort, KubeObject } from "../../src/core/ports/cluster.ts";
-import { type FakeKube, kubeStatus, startFakeKube } from "../fakes/kube.ts";
+import { type FakeKube, kubeStatus, startFakeKube } from "../../src/sandbox/stand-ins/kube.ts";
 
 let kube: FakeKube;
 let dir: string;

@@ -5,7 +5,7 @@ import { createSlackChat, type SlackChatOptions, slackRetry } from "../../src/ad
 import { DrbotError, errorMessage } from "../../src/core/errors.ts";
 import { createLogger } from "../../src/core/logger.ts";
 import type { ChatPort } from "../../src/core/ports/chat.ts";
-import { type FakeSlack, startFakeSlack } from "../fakes/slack.ts";
+import { type FakeSlack, startFakeSlack } from "../../src/sandbox/stand-ins/slack.ts";
 import { freePort } from "../support/free-port.ts";
 
 const BOT_TOKEN = "xoxb-adapter-test-token";

@@ -5,7 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createSlackChat, slackRetry } from "../../src/adapters/slack.ts";
 import { createLogger } from "../../src/core/logger.ts";
 import { Notifier } from "../../src/core/notifier.ts";
-import { type FakeSlack, startFakeSlack } from "../fakes/slack.ts";
+import { type FakeSlack, startFakeSlack } from "../../src/sandbox/stand-ins/slack.ts";
 
 const quiet = createLogger({ level: "error", destination: { write: () => {} } as never });
 

@@ -4,7 +4,7 @@
 
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { volumeCreateCli } from "../../src/cli/volume-create.ts";
-import { signRequest } from "../fakes/slack.ts";
+import { signRequest } from "../../src/sandbox/stand-ins/slack.ts";
 import { CHANNEL, createWorld, USERS, type World } from "../support/world.ts";
 
 const good = { bu: "sales", app: "shipping", ns: "dev", pvc: "data", size: "10Gi" };

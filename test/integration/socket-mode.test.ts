@@ -2,7 +2,7 @@
 // WebSocket and are acknowledged there.
 
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { type FakeSocketMode, startFakeSocketMode } from "../fakes/slack-socket.ts";
+import { type FakeSocketMode, startFakeSocketMode } from "../../src/sandbox/stand-ins/slack-socket.ts";
 import { CHANNEL, createWorld, USERS, type World } from "../support/world.ts";
 
 const APP_TOKEN = "xapp-1-test-app-token";

@@ -154,7 +154,7 @@ describe(".dockerignore", () => {
 
   it.each([
     "node_modules/yaml/package.json",
-    "test/fakes/slack.ts",
+    "test/stand-ins/slack.test.ts",
     "bench/run.ts",
     ".git/HEAD",
     ".ci/run",

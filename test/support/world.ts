@@ -13,11 +13,11 @@ import { Redis } from "ioredis";
 import { parse, stringify } from "yaml";
 import { loadConfig } from "../../src/core/config.ts";
 import { renderVolume, volumeGitPath } from "../../src/core/volumes.ts";
+import { type FakeEfs, startFakeEfs } from "../../src/sandbox/stand-ins/efs.ts";
+import { type FakeGitHub, startFakeGitHub } from "../../src/sandbox/stand-ins/github.ts";
+import { type FakeKube, startFakeKube } from "../../src/sandbox/stand-ins/kube.ts";
+import { type FakeSlack, type SendResult, startFakeSlack } from "../../src/sandbox/stand-ins/slack.ts";
 import { type Role, type Service, type ServiceOptions, startService } from "../../src/service.ts";
-import { type FakeEfs, startFakeEfs } from "../fakes/efs.ts";
-import { type FakeGitHub, startFakeGitHub } from "../fakes/github.ts";
-import { type FakeKube, startFakeKube } from "../fakes/kube.ts";
-import { type FakeSlack, type SendResult, startFakeSlack } from "../fakes/slack.ts";
 import { freePort } from "./free-port.ts";
 
 export const USERS = {

@@ -3,7 +3,7 @@
 import { stat } from "node:fs/promises";
 import { Octokit } from "@octokit/rest";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { type FakeGitHub, startFakeGitHub } from "./github.ts";
+import { type FakeGitHub, startFakeGitHub } from "../../src/sandbox/stand-ins/github.ts";
 
 const owner = "acme";
 const repo = "dr-volumes";

@@ -21,8 +21,8 @@ import {
   ValidationException,
 } from "@aws-sdk/client-efs";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { type FakeEfs, startFakeEfs } from "./efs.ts";
-import { sleep } from "./fake-http.ts";
+import { type FakeEfs, startFakeEfs } from "../../src/sandbox/stand-ins/efs.ts";
+import { sleep } from "../../src/sandbox/stand-ins/fake-http.ts";
 
 const EAST = "us-east-1";
 const WEST = "us-west-2";

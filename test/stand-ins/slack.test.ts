@@ -10,8 +10,8 @@ import {
   WebClientEvent,
 } from "@slack/web-api";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { type FakeSlack, signRequest, startFakeSlack } from "../../src/sandbox/stand-ins/slack.ts";
 import { freePort } from "../support/free-port.ts";
-import { type FakeSlack, signRequest, startFakeSlack } from "./slack.ts";
 
 const BOT_TOKEN = "xoxb-test-bot-token";
 const SIGNING_SECRET = "test-signing-secret";

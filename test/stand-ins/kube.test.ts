@@ -19,7 +19,7 @@ import {
   type FakeKube,
   kubeStatus,
   startFakeKube,
-} from "./kube.ts";
+} from "../../src/sandbox/stand-ins/kube.ts";
 
 let kube: FakeKube;
 let dir: string;
