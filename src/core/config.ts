@@ -4,6 +4,7 @@
 import { readFileSync } from "node:fs";
 import { dirname, isAbsolute, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { CronExpressionParser } from "cron-parser";
 import { parse as parseYaml, YAMLParseError } from "yaml";
 import { z } from "zod";
 import { parseDuration } from "./duration.ts";
@@ -45,6 +46,8 @@ const relativeDirectory = z
   .refine((p) => /^[A-Za-z0-9._/-]+$/.test(p), {
     error: "expected only letters, digits, '.', '_', '-' and '/'",
   });
+
+const DAY = 86_400_000;
 
 const duration = z.string().transform((text, ctx) => {
   const ms = parseDuration(text);
@@ -97,7 +100,26 @@ const site = z.strictObject({
 });
 export type SiteConfig = z.output<typeof site>;
 
-const tenant = z.strictObject({ requesters: principals.default({ users: [], groups: [] }) });
+/** `shop-prod` or a prefix pattern `shop-*`: namespaces a tenant may put volumes in. */
+const namespacePattern = z.string().superRefine((value, ctx) => {
+  const name = value.endsWith("-*") ? value.slice(0, -2) : value;
+  const problem = labelProblem("namespace", name);
+  if (problem) ctx.addIssue({ code: "custom", message: `${problem} (a name, or a prefix like shop-*)` });
+});
+
+const tenant = z.strictObject({
+  requesters: principals.default({ users: [], groups: [] }),
+  /** Optional limits, checked at admission against what Git records. */
+  quota: z
+    .strictObject({
+      volumes: z.number().int().min(0).optional(),
+      totalGi: z.number().int().min(0).optional(),
+    })
+    .optional(),
+  /** Optional allow-list of namespaces (names or `prefix-*`); unset: any non-system namespace. */
+  namespaces: z.array(namespacePattern).min(1).optional(),
+});
+export type TenantConfig = z.output<typeof tenant>;
 
 const schema = z
   .strictObject({
@@ -116,6 +138,8 @@ const schema = z
           gid: z.number().int().min(0).max(4_294_967_294),
         })
         .default({ mode: 0o770, uid: 0, gid: 0 } as never),
+      /** How long a deleted volume's directory stays in the trash before it is purged. */
+      trashRetention: duration.default((30 * DAY) as never),
       tenants: z.record(z.string(), tenant).superRefine((tenants, ctx) => {
         for (const name of Object.keys(tenants)) {
           const problem = labelProblem("business unit", name);
@@ -159,6 +183,19 @@ const schema = z
             });
           }
         }),
+      /** Deleting a volume: `required` >= 1; approvers default to the failover approvers. */
+      volumeDelete: z
+        .strictObject({
+          required: z
+            .number()
+            .int()
+            .min(1, { error: "must be at least 1: deleting a volume always needs an approval" })
+            .max(10)
+            .default(1),
+          approvers: principals.optional(),
+          expiresAfter: duration.default((24 * 3_600_000) as never),
+        })
+        .optional(),
       volumeCreate: z
         .strictObject({
           // Approval of volume requests is not supported yet: refuse a setting that would
@@ -185,6 +222,34 @@ const schema = z
         applyConcurrency: z.number().int().min(1).max(256).default(32),
       })
       .default({ writableTimeout: 15 * 60_000, bindTimeout: 5 * 60_000, applyConcurrency: 32 } as never),
+    dr: z
+      .strictObject({
+        /** Replication lag above this: alert, drill check fails, switchover refused. */
+        rpoObjective: duration.default((30 * 60_000) as never),
+        /** Where protection alerts, scheduled drills and reminders go; unset: none of them. */
+        alertChannel: slackChannel.optional(),
+        watchInterval: duration.default(60_000 as never),
+        /** Most data a re-protect copies into .drbot-rescued; beyond it the plan says what is left. */
+        rescueLimitGi: z.number().min(0).max(1_048_576).default(10),
+        reprotectTimeout: duration.default((2 * 3_600_000) as never),
+        stopWritersTimeout: duration.default((10 * 60_000) as never),
+        syncTimeout: duration.default((30 * 60_000) as never),
+      })
+      .prefault({}),
+    drills: z
+      .strictObject({
+        /** Cron expression (UTC) for scheduled drills; unset: only on demand. */
+        schedule: z
+          .string()
+          .min(1)
+          .refine(isCron, { error: 'expected a cron expression (UTC), like "0 6 * * 1"' })
+          .optional(),
+        /** A reminder goes to the alert channel when no drill succeeded for this long. */
+        maxAge: duration.default((30 * DAY) as never),
+        checksumSample: z.number().int().min(0).max(100_000).default(200),
+      })
+      .prefault({}),
+    audit: z.strictObject({ retention: duration.default((400 * DAY) as never) }).prefault({}),
   })
   .superRefine((c, ctx) => {
     const { primary, secondary } = c.sites;
@@ -204,7 +269,38 @@ const schema = z
     }
   });
 
-export type ConfigFile = z.output<typeof schema>;
+function isCron(text: string): boolean {
+  try {
+    CronExpressionParser.parse(text, { tz: "UTC" });
+    return text.trim().split(/\s+/).length >= 5;
+  } catch {
+    return false;
+  }
+}
+
+type ParsedFile = z.output<typeof schema>;
+export type VolumeDeletePolicy = { required: number; approvers: Principals; expiresAfter: number };
+
+/** The file as drbot uses it: defaults that depend on other settings are filled in. */
+export type ConfigFile = Omit<ParsedFile, "approvals"> & {
+  approvals: Omit<ParsedFile["approvals"], "volumeDelete"> & { volumeDelete: VolumeDeletePolicy };
+};
+
+function withDerivedDefaults(file: ParsedFile): ConfigFile {
+  const d = file.approvals.volumeDelete;
+  return {
+    ...file,
+    approvals: {
+      ...file.approvals,
+      // Default: one approval from the failover approvers, within a day.
+      volumeDelete: {
+        required: d?.required ?? 1,
+        approvers: d?.approvers ?? file.approvals.failover.approvers,
+        expiresAfter: d?.expiresAfter ?? 24 * 3_600_000,
+      },
+    },
+  };
+}
 
 export interface Config extends ConfigFile {
   /** Absolute path of the file it was loaded from. */
@@ -265,7 +361,7 @@ export function parseConfig(text: string, source: string): Config {
       (err as NodeJS.ErrnoException).code === "ENOENT" ? "the file does not exist" : (err as Error).message;
     throw new ConfigError(source, [`volumes.template: ${parsed.data.volumes.template}: ${reason}`]);
   }
-  return { ...parsed.data, source, template };
+  return { ...withDerivedDefaults(parsed.data), source, template };
 }
 
 /** A relative template path is looked up beside the config file, then in drbot's templates/. */
