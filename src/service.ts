@@ -5,25 +5,21 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { App, HTTPReceiver, LogLevel, SocketModeReceiver } from "@slack/bolt";
-import { Redis } from "ioredis";
 import { registerCommands } from "./commands/index.ts";
-import { Approvals } from "./core/approvals.ts";
-import { Authorizer } from "./core/authorize.ts";
-import { type Config, loadConfig } from "./core/config.ts";
-import { DrState } from "./core/dr-state.ts";
-import { type EnvSettings, readEnv } from "./core/env.ts";
-import { FailoverStore } from "./core/failover-store.ts";
-import { createLogger, type Logger } from "./core/logger.ts";
-import { createMetrics, type Metrics } from "./core/metrics.ts";
+import type { Config } from "./core/config.ts";
+import type { EnvSettings } from "./core/env.ts";
+import type { Logger } from "./core/logger.ts";
+import type { Metrics } from "./core/metrics.ts";
 import { Notifier } from "./core/notifier.ts";
 import type { EfsPort } from "./core/ports/efs.ts";
 import { createDashboard } from "./dashboard.ts";
 import { DEFAULT_TIMING, type JobDeps, type JobTiming } from "./jobs/deps.ts";
 import { failoverJob } from "./jobs/dr-failover/index.ts";
-import { createQueue, type JobKind, redisConnection } from "./jobs/queues.ts";
+import { type RedisClient, unfinishedJobs } from "./jobs/queues.ts";
 import { volumeCreateJob } from "./jobs/volume-create/index.ts";
 import { type RunningWorkers, startWorkers } from "./jobs/worker.ts";
-import { type AdapterOverrides, createAdapters } from "./wiring.ts";
+import { createRuntime, type Runtime } from "./runtime.ts";
+import type { AdapterOverrides } from "./wiring.ts";
 
 export type Role = "serve" | "bot" | "worker";
 
@@ -50,99 +46,15 @@ export async function startService(
   env: NodeJS.ProcessEnv,
   options: ServiceOptions = {},
 ): Promise<Service> {
-  const settings = readEnv(env, role);
-  const config = loadConfig(settings.configPath);
-  const log = createLogger({
-    level: settings.logLevel,
-    secrets: settings.secrets,
-    ...(options.logDestination ? { destination: options.logDestination } : {}),
-  }).child({ role });
-  const metrics = createMetrics();
-  const prefix = options.redisPrefix ?? settings.tuning.redisPrefix;
-  const connection = redisConnection(settings.redisUrl);
-  const redis = new Redis({ ...connection, maxRetriesPerRequest: 3 } as never);
-  redis.on("error", (err) => log.warn({ err }, "redis connection error"));
-  const adapters = createAdapters(config, settings, log, {
-    paceGitWrites: settings.tuning.paceGitWrites,
-    metrics,
-    ...options.adapters,
+  const rt = createRuntime(env, role, {
+    ...(options.redisPrefix ? { redisPrefix: options.redisPrefix } : {}),
+    ...(options.adapters ? { adapters: options.adapters } : {}),
+    ...(options.logDestination ? { logDestination: options.logDestination } : {}),
   });
-  const dr = new DrState(redis, prefix);
-  const approvals = new Approvals(redis, prefix);
-  const authorizer = new Authorizer(adapters.chat);
-  const queues = {
-    "volume-create": createQueue("volume-create", connection, prefix),
-    "dr-failover": createQueue("dr-failover", connection, prefix),
-  } satisfies Record<JobKind, unknown>;
-  for (const q of Object.values(queues))
-    q.on("error", (err) => log.warn({ err, queue: q.name }, "queue connection error"));
-
-  let workers: RunningWorkers | undefined;
-  let notifier: Notifier | undefined;
-  if (role !== "bot") {
-    notifier = adapters.progressChat
-      ? new Notifier(adapters.progressChat, log.child({ part: "notifier" }), options.notifier)
-      : undefined;
-    if (!notifier) log.warn("SLACK_BOT_TOKEN is not set: jobs run, but their Slack cards are not updated");
-    const deps: JobDeps = {
-      config,
-      efs: adapters.efs,
-      clusters: adapters.clusters,
-      git: adapters.git,
-      directories: adapters.directories,
-      dr,
-      timing: { ...DEFAULT_TIMING, ...options.timing },
-      approvals,
-      authorizer,
-      failovers: new FailoverStore(redis, prefix),
-      notifier,
-      volumeJobsInFlight: async () => {
-        const jobs = await queues["volume-create"].getJobs(["active", "waiting", "delayed", "prioritized"]);
-        return jobs.filter((j) => j.data && !j.data.outcome).map((j) => j.data.requestId);
-      },
-    };
-    workers = startWorkers(
-      { "volume-create": volumeCreateJob, "dr-failover": failoverJob },
-      deps,
-      notifier,
-      log,
-      {
-        connection,
-        prefix,
-        metrics,
-        concurrency: settings.tuning.workerConcurrency,
-        lockDurationMs: settings.tuning.workerLockMs,
-        stalledIntervalMs: Math.max(500, Math.round(settings.tuning.workerLockMs / 2)),
-        ...options.worker,
-      },
-    );
-  }
-
-  let slackListener: ((req: IncomingMessage, res: ServerResponse) => void) | undefined;
-  let app: App | undefined;
-  if (role !== "worker") {
-    const bolt = boltApp(settings, log);
-    app = bolt.app;
-    slackListener = bolt.listener;
-    registerCommands(app, {
-      config,
-      dr,
-      git: adapters.git,
-      efs: adapters.efs,
-      clusters: adapters.clusters,
-      authorizer,
-      approvals,
-      queues,
-      chat: adapters.chat,
-      cardChat: adapters.progressChat,
-      log: log.child({ part: "bot" }),
-      metrics,
-    });
-    if (!slackListener) await app.start();
-  }
-
+  const { config, log, metrics, settings, queues, adapters } = rt;
+  const workers = role === "bot" ? undefined : startJobWorkers(rt, options);
+  const receiver = role === "worker" ? undefined : await startReceiver(rt);
   const lagWatch = role === "bot" ? undefined : watchReplicationLag(config, adapters.efs, metrics, log);
-
   const dashboardSettings = settings.tuning.dashboard;
   const dashboard = dashboardSettings
     ? await createDashboard(dashboardSettings, Object.values(queues))
@@ -159,7 +71,7 @@ export async function startService(
     }
     if (req.method === "GET" && path === "/healthz") return send(res, 200, { status: "ok", role });
     if (req.method === "GET" && path === "/readyz") {
-      void readiness(redis, workers).then((r) => send(res, r.ready ? 200 : 503, r));
+      void readiness(rt.redis, workers?.running).then((r) => send(res, r.ready ? 200 : 503, r));
       return;
     }
     if (req.method === "GET" && path === "/metrics") {
@@ -169,7 +81,7 @@ export async function startService(
       });
       return;
     }
-    if (slackListener && path === "/slack/events") return slackListener(req, res);
+    if (receiver?.listener && path === "/slack/events") return receiver.listener(req, res);
     send(res, 404, { error: "not found" });
   });
   await new Promise<void>((resolve) => server.listen(settings.port, resolve));
@@ -178,7 +90,7 @@ export async function startService(
     {
       url,
       mode: settings.slack.appToken ? "socket" : "http",
-      prefix,
+      prefix: rt.prefix,
       dashboard: settings.tuning.dashboard?.path ?? "off",
     },
     "drbot started",
@@ -190,12 +102,10 @@ export async function startService(
       log.info("stopping: no new work, letting running steps checkpoint");
       clearInterval(lagWatch);
       await closeServer(server);
-      await app?.stop().catch(() => {});
-      await workers?.close();
-      notifier?.close();
-      await Promise.all(Object.values(queues).map((q) => q.close()));
-      adapters.close();
-      redis.disconnect();
+      await receiver?.app.stop().catch(() => {});
+      await workers?.running.close();
+      workers?.notifier?.close();
+      await rt.close();
       log.info("stopped");
       log.flush();
     })();
@@ -204,10 +114,71 @@ export async function startService(
   return { url, config, log, metrics, stop };
 }
 
+/** Workers for every job kind, reporting through a notifier when there is a Slack token. */
+function startJobWorkers(rt: Runtime, options: ServiceOptions) {
+  const { log, adapters, queues } = rt;
+  const notifier = adapters.progressChat
+    ? new Notifier(adapters.progressChat, log.child({ part: "notifier" }), options.notifier)
+    : undefined;
+  if (!notifier) log.warn("SLACK_BOT_TOKEN is not set: jobs run, but their Slack cards are not updated");
+  const deps: JobDeps = {
+    config: rt.config,
+    efs: adapters.efs,
+    clusters: adapters.clusters,
+    git: adapters.git,
+    directories: adapters.directories,
+    dr: rt.dr,
+    timing: { ...DEFAULT_TIMING, ...options.timing },
+    approvals: rt.approvals,
+    authorizer: rt.authorizer,
+    failovers: rt.failovers,
+    notifier,
+    volumeJobsInFlight: async () =>
+      (await unfinishedJobs(queues["volume-create"])).map((envelope) => envelope.requestId),
+  };
+  const running = startWorkers(
+    { "volume-create": volumeCreateJob, "dr-failover": failoverJob },
+    deps,
+    notifier,
+    log,
+    {
+      connection: rt.connection,
+      prefix: rt.prefix,
+      metrics: rt.metrics,
+      concurrency: rt.settings.tuning.workerConcurrency,
+      lockDurationMs: rt.settings.tuning.workerLockMs,
+      stalledIntervalMs: Math.max(500, Math.round(rt.settings.tuning.workerLockMs / 2)),
+      ...options.worker,
+    },
+  );
+  return { running, notifier };
+}
+
+/** The Bolt app with every command registered; in HTTP mode its listener serves /slack/events. */
+async function startReceiver(rt: Runtime) {
+  const bolt = boltApp(rt.settings, rt.log);
+  registerCommands(bolt.app, {
+    config: rt.config,
+    dr: rt.dr,
+    git: rt.adapters.git,
+    efs: rt.adapters.efs,
+    clusters: rt.adapters.clusters,
+    authorizer: rt.authorizer,
+    approvals: rt.approvals,
+    queues: rt.queues,
+    chat: rt.adapters.chat,
+    cardChat: rt.adapters.progressChat,
+    log: rt.log.child({ part: "bot" }),
+    metrics: rt.metrics,
+  });
+  if (!bolt.listener) await bolt.app.start();
+  return bolt;
+}
+
 function boltApp(
   settings: EnvSettings,
   log: Logger,
-): { app: App; listener?: (req: IncomingMessage, res: ServerResponse) => void } {
+): { app: App; listener: ((req: IncomingMessage, res: ServerResponse) => void) | undefined } {
   const clientOptions = settings.slack.apiUrl ? { slackApiUrl: settings.slack.apiUrl } : {};
   const logger = boltLogger(log.child({ part: "bolt" }));
   if (settings.slack.appToken) {
@@ -216,7 +187,10 @@ function boltApp(
       logger,
       installerOptions: { clientOptions },
     });
-    return { app: new App({ token: settings.slack.botToken, receiver, clientOptions, logger }) };
+    return {
+      app: new App({ token: settings.slack.botToken, receiver, clientOptions, logger }),
+      listener: undefined,
+    };
   }
   const receiver = new HTTPReceiver({
     signingSecret: settings.slack.signingSecret ?? "",
@@ -227,7 +201,7 @@ function boltApp(
   return { app, listener: receiver.requestListener };
 }
 
-async function readiness(redis: Redis, workers: RunningWorkers | undefined) {
+async function readiness(redis: RedisClient, workers: RunningWorkers | undefined) {
   const checks: Record<string, string> = { config: "ok" };
   try {
     await redis.ping();

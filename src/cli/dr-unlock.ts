@@ -1,11 +1,8 @@
 // `drbot dr unlock <request-id>`: the operator's way out when a DR lock outlived its failover
 // (say, its job was deleted by hand). Refuses while that failover is still under way.
 
-import { Redis } from "ioredis";
-import { loadConfig } from "../core/config.ts";
-import { DrState } from "../core/dr-state.ts";
-import { readEnv } from "../core/env.ts";
-import { createQueue, jobIdFor, redisConnection } from "../jobs/queues.ts";
+import { isUnfinishedState, jobIdFor } from "../jobs/queues.ts";
+import { createRuntime } from "../runtime.ts";
 
 export async function drUnlockCli(
   argv: string[],
@@ -17,14 +14,11 @@ export async function drUnlockCli(
     print("usage: drbot dr unlock <request-id>   (the id `drbot dr status` shows as the DR operation)");
     return 2;
   }
-  const settings = readEnv(env, "cli");
-  loadConfig(settings.configPath); // a broken configuration is reported before anything is touched
-  const connection = redisConnection(settings.redisUrl);
-  const redis = new Redis({ ...connection, maxRetriesPerRequest: 3 } as never);
-  const prefix = settings.tuning.redisPrefix;
-  const queue = createQueue("dr-failover", connection, prefix);
+  // A broken configuration is reported before anything is touched.
+  const rt = createRuntime(env, "cli");
+  const { dr, redis, prefix } = rt;
+  const queue = rt.queues["dr-failover"];
   try {
-    const dr = new DrState(redis, prefix);
     const holder = await dr.drLockHolder();
     if (holder !== id) {
       print(
@@ -36,11 +30,7 @@ export async function drUnlockCli(
     }
     const job = await queue.getJob(jobIdFor("dr-failover", id));
     const state = job ? await job.getState() : "missing";
-    if (
-      job &&
-      !job.data.outcome &&
-      ["active", "waiting", "delayed", "prioritized", "waiting-children"].includes(state)
-    ) {
+    if (job && !job.data.outcome && isUnfinishedState(state)) {
       print(
         `Failover ${id} is still ${state}; its lock is released when it ends. Cancel it (/dr cancel) or let it finish.`,
       );
@@ -65,7 +55,6 @@ export async function drUnlockCli(
     print(`Released the DR lock of ${id} (its job is ${state}). Volume requests are accepted again.`);
     return 0;
   } finally {
-    await queue.close();
-    redis.disconnect();
+    await rt.close();
   }
 }

@@ -2,17 +2,13 @@
 
 import { userInfo } from "node:os";
 import { parseArgs } from "node:util";
-import { Redis } from "ioredis";
 import { Authorizer } from "../core/authorize.ts";
-import { loadConfig } from "../core/config.ts";
-import { DrState } from "../core/dr-state.ts";
-import { readEnv } from "../core/env.ts";
 import { stepLogLine } from "../core/status-card.ts";
 import type { JobEnvelope } from "../core/steps.ts";
-import { createQueue, redisConnection } from "../jobs/queues.ts";
+import type { Queues } from "../jobs/queues.ts";
 import { admitVolumeRequest, checkVolumeInput, refuseUnauthorized } from "../jobs/volume-create/admit.ts";
 import { volumeCreateJob } from "../jobs/volume-create/index.ts";
-import { createAdapters } from "../wiring.ts";
+import { createRuntime, loadSettings } from "../runtime.ts";
 
 export const VOLUME_CREATE_USAGE =
   "usage: drbot volume create --business-unit B --application A --namespace N --pvc P --size 10Gi [--follow]";
@@ -41,8 +37,8 @@ export async function volumeCreateCli(
     print(`${(err as Error).message}\n${VOLUME_CREATE_USAGE}`);
     return 2;
   }
-  const settings = readEnv(env, "cli");
-  const config = loadConfig(settings.configPath);
+  const loaded = loadSettings(env, "cli");
+  const { config } = loaded;
   const input = checkVolumeInput(config, {
     business_unit: values["business-unit"],
     application: values.application,
@@ -61,18 +57,15 @@ export async function volumeCreateCli(
     );
     return 2;
   }
+  const rt = createRuntime(env, "cli", { loaded });
   const requester = { id: `cli:${env.USER ?? userInfo().username}` };
-  const connection = redisConnection(settings.redisUrl);
-  const redis = new Redis({ ...connection, maxRetriesPerRequest: 3 } as never);
-  const prefix = settings.tuning.redisPrefix;
-  const queue = createQueue("volume-create", connection, prefix);
-  const adapters = createAdapters(config, settings);
+  const queue = rt.queues["volume-create"];
   try {
     const deps = {
       config,
-      dr: new DrState(redis, prefix),
-      git: adapters.git,
-      clusters: adapters.clusters,
+      dr: rt.dr,
+      git: rt.adapters.git,
+      clusters: rt.adapters.clusters,
       authorizer: new Authorizer(undefined),
       queue,
       chat: undefined,
@@ -89,15 +82,13 @@ export async function volumeCreateCli(
     if (!values.follow) return 0;
     return await follow(queue, admitted.jobId, print);
   } finally {
-    await queue.close();
-    adapters.close();
-    redis.disconnect();
+    await rt.close();
   }
 }
 
 /** Prints each step as it ends, until the job does; exit status 1 unless it succeeded. */
 async function follow(
-  queue: ReturnType<typeof createQueue>,
+  queue: Queues["volume-create"],
   jobId: string,
   print: (line: string) => void,
 ): Promise<number> {

@@ -1,6 +1,8 @@
-// Queue names, job ids and retry policy: the one place that says how work is enqueued.
+// Queue names, job ids, retry policy, which states count as unfinished, and how Redis is
+// reached: the one place that knows BullMQ and ioredis.
 
 import { type ConnectionOptions, Queue } from "bullmq";
+import { Redis } from "ioredis";
 import type { JobEnvelope } from "../core/steps.ts";
 
 export const QUEUES = {
@@ -20,6 +22,35 @@ export const JOB_OPTIONS = {
 /** Ids are derived from what the job acts on, so the same request can never be queued twice. */
 export function jobIdFor(kind: JobKind, subject: string): string {
   return `${kind}.${subject}`.replaceAll(":", "_");
+}
+
+/** BullMQ states of a job that has not ended yet. */
+export const UNFINISHED_STATES = ["waiting", "active", "delayed", "prioritized", "waiting-children"] as const;
+
+/** Whether a job in `state` (as `job.getState()` reports it) has not ended; a paused queue's jobs wait. */
+export function isUnfinishedState(state: string): boolean {
+  return (UNFINISHED_STATES as readonly string[]).includes(state) || state === "paused";
+}
+
+export type Queues = Record<JobKind, Queue<JobEnvelope>>;
+
+export function createQueues(connection: ConnectionOptions, prefix: string): Queues {
+  return Object.fromEntries(
+    (Object.keys(QUEUES) as JobKind[]).map((kind) => [kind, createQueue(kind, connection, prefix)]),
+  ) as Queues;
+}
+
+/** Unfinished jobs of a queue whose envelope has no outcome yet. */
+export async function unfinishedJobs(queue: Queue<JobEnvelope>): Promise<JobEnvelope[]> {
+  const jobs = await queue.getJobs([...UNFINISHED_STATES]);
+  return jobs.map((j) => j.data).filter((d): d is JobEnvelope => Boolean(d) && !d.outcome);
+}
+
+export type RedisClient = Redis;
+
+/** drbot's own Redis client (state, approvals, locks, audit); BullMQ opens its own. */
+export function createRedis(connection: ConnectionOptions): RedisClient {
+  return new Redis({ ...(connection as object), maxRetriesPerRequest: 3 });
 }
 
 export function createQueue(

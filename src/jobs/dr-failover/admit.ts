@@ -8,7 +8,7 @@ import type { DrState } from "../../core/dr-state.ts";
 import type { ChatPort } from "../../core/ports/chat.ts";
 import { renderStatusCard } from "../../core/status-card.ts";
 import { type JobEnvelope, newEnvelope, type Requester } from "../../core/steps.ts";
-import { jobIdFor } from "../queues.ts";
+import { jobIdFor, unfinishedJobs } from "../queues.ts";
 import { failoverJob } from "./index.ts";
 
 export interface FailoverAdmissionDeps {
@@ -23,12 +23,9 @@ export type FailoverAdmission =
   | { ok: true; requestId: string; jobId: string }
   | { ok: false; reason: string };
 
-const UNFINISHED = ["waiting", "active", "delayed", "prioritized", "waiting-children"] as const;
-
 /** The unfinished real (not dry-run) failover, if any. */
 export async function runningFailover(queue: Queue<JobEnvelope>): Promise<JobEnvelope | undefined> {
-  const jobs = await queue.getJobs([...UNFINISHED]);
-  return jobs.map((j) => j.data).find((d) => d && !(d.input as { dryRun?: boolean }).dryRun && !d.outcome);
+  return (await unfinishedJobs(queue)).find((d) => !(d.input as { dryRun?: boolean }).dryRun);
 }
 
 export async function admitFailover(

@@ -19,7 +19,7 @@ import {
   validateVolumeRequest,
 } from "../../core/volume-request.ts";
 import { describeExisting, findExistingVolume } from "../../core/volumes.ts";
-import { jobIdFor } from "../queues.ts";
+import { isUnfinishedState, jobIdFor } from "../queues.ts";
 import { volumeCreateJob } from "./index.ts";
 
 export interface AdmissionDeps {
@@ -39,8 +39,6 @@ export type Admission =
 
 /** Longer than the slowest checks inside admission (Git and Kubernetes time out at 30 s). */
 const ADMISSION_MS = 90_000;
-
-const ACTIVE = new Set(["waiting", "active", "delayed", "prioritized", "waiting-children", "paused"]);
 
 export type InputCheck =
   | { ok: true; request: VolumeRequest }
@@ -108,7 +106,7 @@ export async function admitVolumeRequest(
     if (previous) {
       const state = await previous.getState();
       // A job with an outcome is only finishing (its final card is out); it is not in the way.
-      if (ACTIVE.has(state) && !previous.data.outcome) {
+      if (isUnfinishedState(state) && !previous.data.outcome) {
         const who = previous.data.requester.id;
         return refuse(
           `it is already being created (request \`${previous.data.requestId}\` by ${who.startsWith("cli:") ? who : `<@${who}>`}). Watch its status card.`,

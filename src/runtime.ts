@@ -1,0 +1,102 @@
+// Everything a drbot process holds, built once from the environment: configuration, logger,
+// metrics, Redis, queues, the state stores and the adapters behind the ports. `serve`, `bot`,
+// `worker` and every CLI command start from here, and `close()` releases it all.
+
+import type { DestinationStream } from "pino";
+import { Approvals } from "./core/approvals.ts";
+import { Authorizer } from "./core/authorize.ts";
+import { type Config, loadConfig } from "./core/config.ts";
+import { DrState } from "./core/dr-state.ts";
+import { type EnvSettings, type Role, readEnv } from "./core/env.ts";
+import { FailoverStore } from "./core/failover-store.ts";
+import { createLogger, type Logger } from "./core/logger.ts";
+import { createMetrics, type Metrics } from "./core/metrics.ts";
+import { createQueues, createRedis, type Queues, type RedisClient, redisConnection } from "./jobs/queues.ts";
+import { type AdapterOverrides, type Adapters, createAdapters } from "./wiring.ts";
+
+export interface RuntimeOptions {
+  /** Key prefix in Redis for queues and state (tests isolate runs with it). */
+  redisPrefix?: string;
+  adapters?: AdapterOverrides;
+  logDestination?: DestinationStream;
+  /** Already read and validated (a CLI that checks its input before connecting anywhere). */
+  loaded?: Loaded;
+}
+
+export interface Loaded {
+  settings: EnvSettings;
+  config: Config;
+}
+
+/** The environment and the configuration file, validated; nothing is connected yet. */
+export function loadSettings(env: NodeJS.ProcessEnv, role: Role): Loaded {
+  const settings = readEnv(env, role);
+  return { settings, config: loadConfig(settings.configPath) };
+}
+
+export interface Runtime {
+  role: Role;
+  settings: EnvSettings;
+  config: Config;
+  log: Logger;
+  metrics: Metrics;
+  prefix: string;
+  connection: ReturnType<typeof redisConnection>;
+  redis: RedisClient;
+  queues: Queues;
+  adapters: Adapters;
+  dr: DrState;
+  approvals: Approvals;
+  failovers: FailoverStore;
+  authorizer: Authorizer;
+  close(): Promise<void>;
+}
+
+/** Reads and validates everything first (a bad setting throws ConfigError before any connection). */
+export function createRuntime(env: NodeJS.ProcessEnv, role: Role, options: RuntimeOptions = {}): Runtime {
+  const { settings, config } = options.loaded ?? loadSettings(env, role);
+  const log = createLogger({
+    level: role === "cli" ? "warn" : settings.logLevel,
+    secrets: settings.secrets,
+    ...(options.logDestination ? { destination: options.logDestination } : {}),
+  }).child({ role });
+  const metrics = createMetrics();
+  const prefix = options.redisPrefix ?? settings.tuning.redisPrefix;
+  const connection = redisConnection(settings.redisUrl);
+  const redis = createRedis(connection);
+  redis.on("error", (err) => log.warn({ err }, "redis connection error"));
+  const adapters = createAdapters(config, settings, log, {
+    paceGitWrites: settings.tuning.paceGitWrites,
+    ...(role === "cli" ? {} : { metrics }),
+    ...options.adapters,
+  });
+  const queues = createQueues(connection, prefix);
+  for (const q of Object.values(queues))
+    q.on("error", (err) => log.warn({ err, queue: q.name }, "queue connection error"));
+
+  let closing: Promise<void> | undefined;
+  return {
+    role,
+    settings,
+    config,
+    log,
+    metrics,
+    prefix,
+    connection,
+    redis,
+    queues,
+    adapters,
+    dr: new DrState(redis, prefix),
+    approvals: new Approvals(redis, prefix),
+    failovers: new FailoverStore(redis, prefix),
+    authorizer: new Authorizer(adapters.chat),
+    close() {
+      closing ??= (async () => {
+        await Promise.all(Object.values(queues).map((q) => q.close()));
+        adapters.close();
+        redis.disconnect();
+      })();
+      return closing;
+    },
+  };
+}
