@@ -19,7 +19,7 @@ export const VALUE_MAX = 300;
 
 const LINE_BREAKS = /\r\n|[\n\r\u2028\u2029\u0085]/g;
 // Other control characters would render as nothing or garble the line.
-const CONTROL = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]/g;
+const CONTROL = /\p{Cc}/gu;
 
 /**
  * Outside text made safe for mrkdwn: `&`, `<`, `>` escaped (Slack's own escaping), line breaks
