@@ -8,9 +8,10 @@ import { Authorizer } from "./core/authorize.ts";
 import { type Config, loadConfig } from "./core/config.ts";
 import { DrState } from "./core/dr-state.ts";
 import { type EnvSettings, type Role, readEnv } from "./core/env.ts";
-import { FailoverStore } from "./core/failover-store.ts";
 import { createLogger, type Logger } from "./core/logger.ts";
 import { createMetrics, type Metrics } from "./core/metrics.ts";
+import { OperationStore } from "./core/operation-store.ts";
+import { registerKubeconfigSecrets, registerSecrets } from "./core/secrets.ts";
 import { createQueues, createRedis, type Queues, type RedisClient, redisConnection } from "./jobs/queues.ts";
 import { type AdapterOverrides, type Adapters, createAdapters } from "./wiring.ts";
 
@@ -47,7 +48,7 @@ export interface Runtime {
   adapters: Adapters;
   dr: DrState;
   approvals: Approvals;
-  failovers: FailoverStore;
+  operations: OperationStore;
   authorizer: Authorizer;
   close(): Promise<void>;
 }
@@ -55,6 +56,11 @@ export interface Runtime {
 /** Reads and validates everything first (a bad setting throws ConfigError before any connection). */
 export function createRuntime(env: NodeJS.ProcessEnv, role: Role, options: RuntimeOptions = {}): Runtime {
   const { settings, config } = options.loaded ?? loadSettings(env, role);
+  registerSecrets(settings.secrets);
+  registerKubeconfigSecrets(
+    [config.sites.primary.cluster.kubeconfig, config.sites.secondary.cluster.kubeconfig],
+    env,
+  );
   const log = createLogger({
     level: role === "cli" ? "warn" : settings.logLevel,
     secrets: settings.secrets,
@@ -86,9 +92,9 @@ export function createRuntime(env: NodeJS.ProcessEnv, role: Role, options: Runti
     redis,
     queues,
     adapters,
-    dr: new DrState(redis, prefix),
+    dr: new DrState(redis, prefix, adapters.git),
     approvals: new Approvals(redis, prefix),
-    failovers: new FailoverStore(redis, prefix),
+    operations: new OperationStore(redis, prefix),
     authorizer: new Authorizer(adapters.chat),
     close() {
       closing ??= (async () => {

@@ -14,8 +14,8 @@ import { Notifier } from "./core/notifier.ts";
 import type { EfsPort } from "./core/ports/efs.ts";
 import { createDashboard } from "./dashboard.ts";
 import { DEFAULT_TIMING, type JobDeps, type JobTiming } from "./jobs/deps.ts";
-import { failoverJob } from "./jobs/dr-failover/index.ts";
-import { type RedisClient, unfinishedJobs } from "./jobs/queues.ts";
+import { DR_JOBS } from "./jobs/dr/jobs.ts";
+import type { RedisClient } from "./jobs/queues.ts";
 import { volumeCreateJob } from "./jobs/volume-create/index.ts";
 import { type RunningWorkers, startWorkers } from "./jobs/worker.ts";
 import { createRuntime, type Runtime } from "./runtime.ts";
@@ -131,13 +131,17 @@ function startJobWorkers(rt: Runtime, options: ServiceOptions) {
     timing: { ...DEFAULT_TIMING, ...options.timing },
     approvals: rt.approvals,
     authorizer: rt.authorizer,
-    failovers: rt.failovers,
+    operations: rt.operations,
     notifier,
-    volumeJobsInFlight: async () =>
-      (await unfinishedJobs(queues["volume-create"])).map((envelope) => envelope.requestId),
+    queues,
   };
   const running = startWorkers(
-    { "volume-create": volumeCreateJob, "dr-failover": failoverJob },
+    {
+      "volume-create": volumeCreateJob,
+      "dr-failover": DR_JOBS.failover,
+      "dr-reprotect": DR_JOBS.reprotect,
+      "dr-switchover": DR_JOBS.switchover,
+    },
     deps,
     notifier,
     log,

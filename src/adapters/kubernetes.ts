@@ -70,8 +70,8 @@ class KubernetesCluster implements ClusterPort {
   }
 
   async ensureNamespace(name: string, labels?: Record<string, string>): Promise<"created" | "exists"> {
-    // Read first: the apply response cannot tell created from unchanged, and an existing namespace
-    // whose labels already match needs no write (nor the RBAC to patch namespaces).
+    // Read first: the apply response cannot tell created from unchanged. An existing namespace is
+    // left exactly as it is: the labels mark the namespaces drbot itself creates (for a tenant).
     const existing = await this.get("Namespace", name);
     if (existing && (existing.status as { phase?: string } | undefined)?.phase === "Terminating") {
       throw new DrbotError(
@@ -81,14 +81,13 @@ class KubernetesCluster implements ClusterPort {
         { hint: "Wait until the deletion finishes (kubectl get namespace), then retry." },
       );
     }
-    const current = existing?.metadata.labels ?? {};
-    if (existing && Object.entries(labels ?? {}).every(([k, v]) => current[k] === v)) return "exists";
+    if (existing) return "exists";
     await this.apply({
       apiVersion: "v1",
       kind: "Namespace",
       metadata: { name, ...(labels ? { labels } : {}) },
     });
-    return existing ? "exists" : "created";
+    return "created";
   }
 
   async apply(object: KubeObject, options: ApplyOptions = {}): Promise<KubeObject> {
@@ -164,7 +163,7 @@ class KubernetesCluster implements ClusterPort {
       throw new DrbotError(
         "invalid",
         "kube.kubeconfig_unreadable",
-        `Kubernetes cluster "${this.name}": cannot load ${source}: ${errorText(err)}.`,
+        `Kubernetes cluster "${this.name}": cannot load ${source}: ${kubeconfigProblem(err)}.`,
         {
           hint: "Check the kubeconfig path in the configuration and that the file is mounted and valid YAML.",
           cause: err,
@@ -399,4 +398,19 @@ function reuseConnections(kc: KubeConfig): void {
     dispatcher ??= create(...args);
     return dispatcher;
   };
+}
+
+/**
+ * Why a kubeconfig did not load, without quoting it: YAML parsers put the offending lines into
+ * their messages, and those lines can hold a bearer token or a client key.
+ */
+function kubeconfigProblem(err: unknown): string {
+  const e = err as { name?: string; code?: string; mark?: { line?: number; column?: number } };
+  if (e?.code === "ENOENT") return "the file does not exist";
+  if (e?.code === "EACCES") return "the file is not readable";
+  if (e?.mark && typeof e.mark.line === "number") {
+    return `not valid YAML at line ${e.mark.line + 1}, column ${(e.mark.column ?? 0) + 1}`;
+  }
+  if (/yaml/i.test(e?.name ?? "")) return "not valid YAML";
+  return `not a usable kubeconfig (${e?.name ?? "error"})`;
 }

@@ -1,8 +1,22 @@
 // Volume directories on the EFS roots that workers see mounted (NFS volumes in the pod).
 
 import { randomBytes } from "node:crypto";
-import { access, chmod, chown, constants, mkdir, rename, rmdir, stat } from "node:fs/promises";
-import { basename, dirname, join } from "node:path";
+import {
+  access,
+  chmod,
+  chown,
+  constants,
+  copyFile,
+  lstat,
+  mkdir,
+  opendir,
+  rename,
+  rmdir,
+  stat,
+  unlink,
+  utimes,
+} from "node:fs/promises";
+import { basename, dirname, join, relative } from "node:path";
 import { DrbotError } from "../core/errors.ts";
 import type { DirectoryPermissions, DirectoryStore } from "../core/ports/directories.ts";
 
@@ -45,7 +59,111 @@ export function createLocalDirectories(): DirectoryStore {
       }
       return created;
     },
+
+    async findChangedSince(root, segments, sinceMs, options) {
+      const base = join(root, ...safeSegments(segments));
+      const out = { files: 0, bytes: 0, paths: [] as string[] };
+      for await (const file of changedFiles(base, sinceMs, options.skip)) {
+        out.files++;
+        out.bytes += file.size;
+        if (out.paths.length < options.keep) out.paths.push(relative(base, file.path));
+      }
+      return out;
+    },
+
+    async copyChangedSince(root, segments, sinceMs, to, options) {
+      const base = join(root, ...safeSegments(segments));
+      const target = join(to.root, ...safeSegments(to.segments));
+      const out = { files: 0, bytes: 0, skipped: 0, beyondLimit: 0 };
+      let budget = options.limitBytes;
+      for await (const file of changedFiles(base, sinceMs, options.skip)) {
+        const dest = join(target, relative(base, file.path));
+        const there = await lstat(dest).catch(() => undefined);
+        if (there && there.size === file.size && Math.trunc(there.mtimeMs) === Math.trunc(file.mtimeMs)) {
+          out.skipped++;
+          budget -= file.size;
+          continue;
+        }
+        if (file.size > budget) {
+          out.beyondLimit++;
+          continue;
+        }
+        await mkdir(dirname(dest), { recursive: true });
+        // Copied under a temporary name and renamed: a crash never leaves a half file that a
+        // rerun would take for a finished one.
+        const temp = `${dest}.drbot-copy-${randomBytes(4).toString("hex")}`;
+        try {
+          await copyFile(file.path, temp);
+          await chmod(temp, file.mode & 0o7777);
+          await utimes(temp, file.atimeMs / 1000, file.mtimeMs / 1000);
+          await rename(temp, dest);
+        } catch (err) {
+          await unlink(temp).catch(() => {});
+          throw new DrbotError(
+            kindOf(err),
+            "efs.copy_failed",
+            `Cannot copy ${file.path} to ${dest} (${code(err)}).`,
+            {
+              cause: err,
+            },
+          );
+        }
+        budget -= file.size;
+        out.files++;
+        out.bytes += file.size;
+      }
+      return out;
+    },
   };
+}
+
+function safeSegments(segments: readonly string[]): string[] {
+  for (const segment of segments) {
+    if (!segment || segment === "." || segment === ".." || segment.includes("/")) {
+      throw new DrbotError("invalid", "efs.unsafe_segment", `Refusing unsafe directory name "${segment}".`);
+    }
+  }
+  return [...segments];
+}
+
+interface ChangedFile {
+  path: string;
+  size: number;
+  mode: number;
+  mtimeMs: number;
+  atimeMs: number;
+}
+
+/** Regular files changed after `sinceMs`, depth first, one directory open at a time per level. */
+async function* changedFiles(
+  base: string,
+  sinceMs: number,
+  skip: readonly string[],
+): AsyncGenerator<ChangedFile> {
+  const stack = [base];
+  while (stack.length > 0) {
+    const dir = stack.pop() as string;
+    let handle: Awaited<ReturnType<typeof opendir>>;
+    try {
+      handle = await opendir(dir);
+    } catch (err) {
+      if (code(err) === "ENOENT" && dir === base) return;
+      throw new DrbotError(kindOf(err), "efs.walk_failed", `Cannot read ${dir} (${code(err)}).`, {
+        cause: err,
+      });
+    }
+    for await (const entry of handle) {
+      const path = join(dir, entry.name);
+      if (dir === base && skip.includes(entry.name)) continue;
+      if (entry.name.includes(".drbot-copy-") || entry.name.startsWith(".drbot-new-")) continue;
+      if (entry.isDirectory()) stack.push(path);
+      else if (entry.isFile()) {
+        const s = await lstat(path);
+        if (s.mtimeMs > sinceMs)
+          yield { path, size: s.size, mode: s.mode, mtimeMs: s.mtimeMs, atimeMs: s.atimeMs };
+      }
+    }
+  }
 }
 
 /**

@@ -13,6 +13,7 @@ import {
 import { DrbotError, type ErrorKind } from "../core/errors.ts";
 import type { Logger } from "../core/logger.ts";
 import type { Blocks, ChatPort, MessageRef } from "../core/ports/chat.ts";
+import { scrub, scrubDeep } from "../core/secrets.ts";
 
 /** Retry presets. The SDK's own default (ten retries over ~30 minutes) would stall a job step. */
 export const slackRetry = {
@@ -74,8 +75,8 @@ export function createSlackChat(options: SlackChatOptions): ChatPort {
       const res = await call("chat.postMessage", target, () =>
         web.chat.postMessage({
           channel,
-          text,
-          ...(blocks ? { blocks: asSlackBlocks(blocks) } : {}),
+          text: scrub(text),
+          ...(blocks ? { blocks: asSlackBlocks(scrubDeep(blocks)) } : {}),
           ...(threadTs ? { thread_ts: threadTs } : {}),
         }),
       );
@@ -88,19 +89,29 @@ export function createSlackChat(options: SlackChatOptions): ChatPort {
       // Slack keeps a message's old blocks when none are sent; the port means "replace the
       // message", so an update without blocks clears them.
       await call("chat.update", `message ${ref.ts} in channel ${ref.channel}`, () =>
-        web.chat.update({ channel: ref.channel, ts: ref.ts, text, blocks: asSlackBlocks(blocks ?? []) }),
+        web.chat.update({
+          channel: ref.channel,
+          ts: ref.ts,
+          text: scrub(text),
+          blocks: asSlackBlocks(scrubDeep(blocks ?? [])),
+        }),
       );
     },
 
     async postEphemeral(channel, user, text, blocks) {
       await call("chat.postEphemeral", `user ${user} in channel ${channel}`, () =>
-        web.chat.postEphemeral({ channel, user, text, ...(blocks ? { blocks: asSlackBlocks(blocks) } : {}) }),
+        web.chat.postEphemeral({
+          channel,
+          user,
+          text: scrub(text),
+          ...(blocks ? { blocks: asSlackBlocks(scrubDeep(blocks)) } : {}),
+        }),
       );
     },
 
     async openView(triggerId, view) {
       await call("views.open", "a modal", () =>
-        web.views.open({ trigger_id: triggerId, view: view as unknown as View }),
+        web.views.open({ trigger_id: triggerId, view: scrubDeep(view) as unknown as View }),
       );
     },
 

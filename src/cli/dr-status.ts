@@ -1,6 +1,6 @@
 // `drbot dr status [--json]`: the same report as `/dr status`, for a terminal or a script.
 
-import { drStatus, formatDrStatus } from "../jobs/dr-failover/status.ts";
+import { drStatus, formatDrStatus } from "../jobs/dr/status.ts";
 import { createRuntime } from "../runtime.ts";
 
 export async function drStatusCli(

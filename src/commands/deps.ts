@@ -1,19 +1,19 @@
 // What slash-command and button handlers may use. They decide and enqueue; they never run an
 // operation themselves.
 
-import type { Queue } from "bullmq";
 import type { Approvals } from "../core/approvals.ts";
 import type { Authorizer } from "../core/authorize.ts";
 import type { Config } from "../core/config.ts";
 import type { DrState } from "../core/dr-state.ts";
 import type { Logger } from "../core/logger.ts";
 import type { Metrics } from "../core/metrics.ts";
+import { Mrkdwn } from "../core/mrkdwn.ts";
 import type { ChatPort } from "../core/ports/chat.ts";
 import type { ClusterPort } from "../core/ports/cluster.ts";
 import type { EfsPort } from "../core/ports/efs.ts";
 import type { GitPort } from "../core/ports/git.ts";
-import type { JobEnvelope } from "../core/steps.ts";
-import type { JobKind } from "../jobs/queues.ts";
+import { scrub } from "../core/secrets.ts";
+import type { Queues } from "../jobs/queues.ts";
 
 export interface BotDeps {
   config: Config;
@@ -23,7 +23,7 @@ export interface BotDeps {
   clusters: Record<"primary" | "secondary", ClusterPort>;
   authorizer: Authorizer;
   approvals: Approvals;
-  queues: Record<JobKind, Queue<JobEnvelope>>;
+  queues: Queues;
   chat: ChatPort | undefined;
   /** For posting status cards: fails fast on 429 so a command never waits for Slack. */
   cardChat: ChatPort | undefined;
@@ -31,4 +31,32 @@ export interface BotDeps {
   metrics: Metrics;
 }
 
-export const ephemeral = (text: string) => ({ response_type: "ephemeral" as const, text });
+/**
+ * An ephemeral reply. Text is drbot's wording: as `Mrkdwn` (values escaped) or a literal string
+ * of drbot's own; every reply is scrubbed of known secrets on its way out.
+ */
+export const ephemeral = (text: string | Mrkdwn) => ({
+  response_type: "ephemeral" as const,
+  text: scrub(text instanceof Mrkdwn ? text.text : text),
+});
+
+type Message = string | { text?: string; response_type?: "ephemeral" | "in_channel"; [k: string]: unknown };
+
+/**
+ * Bolt's `ack` and `respond`, with every reply scrubbed of known secrets (the one path that does
+ * not go through the chat adapter).
+ */
+export function safeReplies<
+  A extends (m?: never) => Promise<void>,
+  R extends (m: never) => Promise<unknown>,
+>(args: {
+  ack: A;
+  respond: R;
+}): { ack: (m?: Message) => Promise<void>; respond: (m: Message) => Promise<unknown> } {
+  const clean = (m: Message) =>
+    typeof m === "string" ? scrub(m) : { ...m, ...(m.text ? { text: scrub(m.text) } : {}) };
+  return {
+    ack: (m) => (m === undefined ? args.ack() : args.ack(clean(m) as never)),
+    respond: (m) => args.respond(clean(m) as never),
+  };
+}

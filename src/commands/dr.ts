@@ -1,94 +1,82 @@
-// `/dr failover [dry-run] | status | cancel <request-id> | help`.
+// `/dr failover|reprotect|switchover|failback [dry-run]`, `/dr <operation> resume <id>`,
+// `/dr status`, `/dr cancel <id>`, `/dr help`.
 
 import type { App } from "@slack/bolt";
 import { errorMessage } from "../core/errors.ts";
-import { admitFailover } from "../jobs/dr-failover/admit.ts";
-import { approvalCard } from "../jobs/dr-failover/approval-card.ts";
-import { drStatus, formatDrStatus } from "../jobs/dr-failover/status.ts";
-import { jobIdFor } from "../jobs/queues.ts";
-import { type BotDeps, ephemeral } from "./deps.ts";
+import { md, mention } from "../core/mrkdwn.ts";
+import { approvalCard } from "../jobs/approval/card.ts";
+import { admitDrOperation } from "../jobs/dr/admit.ts";
+import type { DrInput, DrKind } from "../jobs/dr/engine.ts";
+import { DR_JOBS } from "../jobs/dr/jobs.ts";
+import { drStatus, formatDrStatus } from "../jobs/dr/status.ts";
+import { isUnfinishedState, jobIdFor } from "../jobs/queues.ts";
+import { type BotDeps, ephemeral, safeReplies } from "./deps.ts";
 
 export const DR_USAGE = [
-  "*`/dr` — regional failover with two-person approval*",
-  "• `/dr failover` — plan a failover to the secondary site and ask for approval; it runs once two approvers (never you) approve",
-  "• `/dr failover dry-run` — the plan only: what would move and what may be lost; nothing changes",
+  "*`/dr` — disaster recovery between the two sites, with two-person approval*",
+  "• `/dr failover` — in an outage of the active site: plan a move to the other site and ask for approval; it runs once two approvers (never you) approve",
+  "• `/dr reprotect` — after a failover: replicate the active site to the other one again (rescuing the writes the failover could not carry)",
+  "• `/dr switchover` — a planned move of the active site to the other one with no lost writes; `/dr failback` — the same from the secondary back to the primary",
+  "• add `dry-run` to any of them for the plan only: nothing changes",
+  "• `/dr failover resume <request-id>` — carry an operation that stopped past its point of no return to its end",
   "• `/dr status` — active site, replication and lag, recorded volumes, DR operations and pending approvals",
-  "• `/dr cancel <request-id>` — withdraw your own failover request while it awaits approval",
+  "• `/dr cancel <request-id>` — withdraw your own request while it awaits approval",
   "• `/dr help` — this text",
 ].join("\n");
 
+/** Subcommands, as metrics count them (anything else is `unknown`). */
+const SUBCOMMANDS = ["failover", "reprotect", "switchover", "failback", "status", "cancel", "help"] as const;
+type Sub = (typeof SUBCOMMANDS)[number];
+
+const OPERATIONS: Record<
+  "failover" | "reprotect" | "switchover" | "failback",
+  { kind: DrKind; failback?: true }
+> = {
+  failover: { kind: "failover" },
+  reprotect: { kind: "reprotect" },
+  switchover: { kind: "switchover" },
+  failback: { kind: "switchover", failback: true },
+};
+
+const REQUEST_ID = /^dr-[0-9a-f]{8}$/;
+const DRY_RUN_WORDS = ["dry-run", "dryrun", "--dry-run", "plan"];
+
 export function registerDrCommand(app: App, deps: BotDeps): void {
-  app.command("/dr", async ({ command, ack, respond }) => {
-    const words = command.text
-      .trim()
-      .split(/\s+/)
-      .filter(Boolean)
-      .map((w) => w.toLowerCase());
-    const [sub = "help", ...rest] = words;
-    const count = (result: string) => deps.metrics.commands.inc({ command: `/dr ${sub}`, result });
+  app.command("/dr", async (args) => {
+    const { command } = args;
+    const { ack, respond } = safeReplies(args);
+    const words = command.text.trim().split(/\s+/).filter(Boolean);
+    const [first = "help", ...rest] = words;
+    const sub = first.toLowerCase();
+    const known = (SUBCOMMANDS as readonly string[]).includes(sub) ? (sub as Sub) : undefined;
+    const count = (result: string) =>
+      deps.metrics.commands.inc({ command: `/dr ${known ?? "unknown"}`, result });
     const requester = { id: command.user_id, name: command.user_name };
 
-    if (sub === "help") {
+    if (!known) {
+      await ack(ephemeral(md`Unknown subcommand "${first.slice(0, 40)}".\n\n${DR_USAGE}`));
+      return count("refused");
+    }
+    if (known === "help") {
       await ack(ephemeral(DR_USAGE));
       return count("help");
     }
-    if (sub === "failover") {
-      const dryRun =
-        rest.length === 1 && ["dry-run", "dryrun", "--dry-run", "plan"].includes(rest[0] as string);
-      if (rest.length > 0 && !dryRun) {
-        await ack(
-          ephemeral(
-            `\`/dr failover\` takes no arguments except \`dry-run\` (got "${rest.join(" ").slice(0, 40)}").\n\n${DR_USAGE}`,
-          ),
-        );
-        return count("refused");
-      }
-      await ack(ephemeral(dryRun ? "Planning a failover (dry run)…" : "Checking your failover request…"));
-      try {
-        const admitted = await admitFailover(
-          { ...deps, chat: deps.cardChat, queue: deps.queues["dr-failover"] },
-          requester,
-          command.channel_id,
-          dryRun,
-        );
-        if (!admitted.ok) {
-          await respond(ephemeral(admitted.reason));
-          return count("refused");
-        }
-        await respond(
-          ephemeral(
-            dryRun
-              ? `Planning as request \`${admitted.requestId}\`; the plan appears on its card in this channel. Nothing will be changed.`
-              : `Failover requested as \`${admitted.requestId}\`. drbot is making the plan; an approval card follows in this channel. Two approvers other than you must approve. You can withdraw it with \`/dr cancel ${admitted.requestId}\`.`,
-          ),
-        );
-        return count("accepted");
-      } catch (err) {
-        deps.log.error({ err }, "failover request failed");
-        await respond(
-          ephemeral(
-            `drbot could not take the request: ${errorMessage(err)}. Nothing was started; try again.`,
-          ),
-        );
-        return count("error");
-      }
-    }
-    if (sub === "status") {
+    if (known === "status") {
       await ack();
       try {
         const report = await drStatus(deps);
         await respond(ephemeral(formatDrStatus(report, deps.config, "slack")));
         return count("ok");
       } catch (err) {
-        await respond(ephemeral(`The status could not be read: ${errorMessage(err)}.`));
+        await respond(ephemeral(md`The status could not be read: ${errorMessage(err)}.`));
         return count("error");
       }
     }
-    if (sub === "cancel") {
+    if (known === "cancel") {
       const id = rest[0];
-      if (!id || rest.length > 1 || !/^dr-[0-9a-f]{8}$/.test(id)) {
+      if (!id || rest.length > 1 || !REQUEST_ID.test(id)) {
         await ack(
-          ephemeral(`Say which request to cancel: \`/dr cancel dr-1234abcd\` (the id is on its card).`),
+          ephemeral("Say which request to cancel: `/dr cancel dr-1234abcd` (the id is on its card)."),
         );
         return count("refused");
       }
@@ -96,31 +84,126 @@ export function registerDrCommand(app: App, deps: BotDeps): void {
       await respond(ephemeral(await cancel(deps, id, requester.id)));
       return count("ok");
     }
-    await ack(ephemeral(`Unknown subcommand "${sub.slice(0, 40)}".\n\n${DR_USAGE}`));
-    count("refused");
+
+    const operation = OPERATIONS[known];
+    if (rest[0]?.toLowerCase() === "resume") {
+      const id = rest[1];
+      if (!id || rest.length > 2 || !REQUEST_ID.test(id)) {
+        await ack(
+          ephemeral(
+            md`Say which request to resume: \`/dr ${known} resume dr-1234abcd\` (the id is on its card).`,
+          ),
+        );
+        return count("refused");
+      }
+      await ack();
+      await respond(ephemeral(await resume(deps, operation.kind, id, requester.id)));
+      return count("ok");
+    }
+    const dryRun = rest.length === 1 && DRY_RUN_WORDS.includes((rest[0] as string).toLowerCase());
+    if (rest.length > 0 && !dryRun) {
+      await ack(
+        ephemeral(
+          md`\`/dr ${known}\` takes no arguments except \`dry-run\` (or \`resume <request-id>\`); got "${rest.join(" ").slice(0, 40)}".\n\n${DR_USAGE}`,
+        ),
+      );
+      return count("refused");
+    }
+    const input: DrInput = { dryRun, ...(operation.failback ? { failback: true } : {}) };
+    const title = DR_JOBS[operation.kind].describe({ ...input, dryRun: false });
+    await ack(ephemeral(dryRun ? `Planning a ${title} (dry run)…` : `Checking your ${title} request…`));
+    try {
+      const admitted = await admitDrOperation(
+        { ...deps, chat: deps.cardChat },
+        operation.kind,
+        input,
+        requester,
+        command.channel_id,
+      );
+      if (!admitted.ok) {
+        await respond(ephemeral(admitted.reason));
+        return count("refused");
+      }
+      const id = admitted.requestId;
+      await respond(
+        ephemeral(
+          dryRun
+            ? md`Planning as request \`${id}\`; the plan appears on its card in this channel. Nothing will be changed.`
+            : md`${title.replace(/^DR \w/, (s) => s.slice(3).toUpperCase())} requested as \`${id}\`. drbot is making the plan; an approval card follows in this channel. Two approvers other than you must approve. You can withdraw it with \`/dr cancel ${id}\`.`,
+        ),
+      );
+      return count("accepted");
+    } catch (err) {
+      deps.log.error({ err }, "DR request failed");
+      await respond(
+        ephemeral(
+          md`drbot could not take the request: ${errorMessage(err)}. Nothing was started; try again.`,
+        ),
+      );
+      return count("error");
+    }
   });
 }
 
-async function cancel(deps: BotDeps, id: string, user: string): Promise<string> {
+async function findDrJob(deps: BotDeps, id: string) {
+  for (const kind of ["failover", "reprotect", "switchover"] as const) {
+    const job = await deps.queues[`dr-${kind}`].getJob(jobIdFor(`dr-${kind}`, id));
+    if (job) return { job, kind };
+  }
+  return undefined;
+}
+
+async function cancel(deps: BotDeps, id: string, user: string) {
   const record = await deps.approvals.get(id);
   if (!record) {
-    const job = await deps.queues["dr-failover"].getJob(jobIdFor("dr-failover", id));
-    return job && !job.data.outcome
-      ? `Request \`${id}\` is still being planned; cancel it once its approval card is up.`
-      : `There is no pending failover request \`${id}\`.`;
+    const found = await findDrJob(deps, id);
+    return found && !found.job.data.outcome
+      ? md`Request \`${id}\` is still being planned; cancel it once its approval card is up.`
+      : md`There is no pending request \`${id}\`.`;
   }
   const { result, record: updated } = await deps.approvals.transition(id, "cancel", user);
   if (result === "not-requester")
-    return `Only <@${record.requester}>, who asked for it, can cancel \`${id}\`. An approver can deny it instead.`;
+    return md`Only ${mention(record.requester)}, who asked for it, can cancel \`${id}\`. An approver can deny it instead.`;
   if (result === "already-resolved") {
     return record.state === "approved"
-      ? `\`${id}\` was approved and is running; it can no longer be cancelled. Its status card shows where it is.`
-      : `\`${id}\` is already ${record.state}; nothing to cancel.`;
+      ? md`\`${id}\` was approved and is running; it can no longer be cancelled. Its status card shows where it is.`
+      : md`\`${id}\` is already ${record.state}; nothing to cancel.`;
   }
   if (updated) await afterResolution(deps, updated);
   return result === "cancelled"
-    ? `Cancelled \`${id}\`. Nothing was changed.`
-    : `\`${id}\` had already expired. Nothing was changed.`;
+    ? md`Cancelled \`${id}\`. Nothing was changed.`
+    : md`\`${id}\` had already expired. Nothing was changed.`;
+}
+
+/**
+ * `/dr <operation> resume <id>`: an approver of that request resumes it at once; anyone else who
+ * may ask for DR operations resumes it behind a new two-person approval. Only a halted operation
+ * (stopped past its point of no return) can be resumed.
+ */
+async function resume(deps: BotDeps, kind: DrKind, id: string, user: string) {
+  const found = await findDrJob(deps, id);
+  if (!found) return md`There is no DR operation \`${id}\`.`;
+  const { job } = found;
+  if (found.kind !== kind)
+    return md`\`${id}\` is a ${DR_JOBS[found.kind].describe(job.data.input as DrInput)}; resume it with \`/dr ${found.kind} resume ${id}\`.`;
+  const state = await job.getState();
+  if (!job.data.halted || !isUnfinishedState(state)) {
+    return job.data.outcome
+      ? md`\`${id}\` already ended (${job.data.outcome.state}); there is nothing to resume.`
+      : md`\`${id}\` has not stopped: it is ${state === "delayed" ? "waiting" : "running"}, and its card shows where it is. Only an operation that stopped past its point of no return is resumed.`;
+  }
+  const record = await deps.approvals.get(id);
+  const approver = Boolean(record?.approvals.some((a) => a.user === user));
+  const policy = deps.config.approvals.failover;
+  if (!approver && !(await deps.authorizer.includes(policy.requesters ?? policy.approvers, user))) {
+    return md`Only an approver of \`${id}\`, or someone who may ask for DR operations (behind a new two-person approval), can resume it.`;
+  }
+  await deps.dr.requestResume(id, user, approver);
+  await job.promote().catch(() => {});
+  deps.log.info({ request: id, user, approver }, "resume requested");
+  return approver
+    ? md`Resuming \`${id}\`. If the recorded volumes or the plan changed since the approval, it asks for a new two-person approval first; its card shows each step.`
+    : md`Resuming \`${id}\` needs a new two-person approval (you did not approve the original request); an approval card follows in this channel.`;
 }
 
 /** Redraws the approval card and wakes the waiting job so it acts on the outcome now. */
@@ -145,9 +228,10 @@ export async function afterResolution(
       (record.resolvedAt - record.createdAt) / 1000,
     );
   }
-  if (record.state !== "pending" && record.jobId) {
+  const queue = record.queue && Object.values(deps.queues).find((q) => q.name === record.queue);
+  if (record.state !== "pending" && record.jobId && queue) {
     // The job may be between reading the record and being put aside; give it a moment.
-    const job = await deps.queues["dr-failover"].getJob(record.jobId);
+    const job = await queue.getJob(record.jobId);
     for (let attempt = 0; job && attempt < 20; attempt++) {
       const state = await job.getState();
       if (state === "delayed") {

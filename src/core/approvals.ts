@@ -9,8 +9,14 @@ export type ApprovalState = "pending" | "approved" | "denied" | "expired" | "can
 
 export interface ApprovalRecord {
   id: string;
-  /** What is being approved, e.g. `failover`. */
+  /** What is being approved, e.g. `failover`, `reprotect`, `volume-delete`. */
   action: string;
+  /** What the card calls it, e.g. "DR failover" (drbot's wording). */
+  title?: string;
+  /** The confirm dialog of the Approve button (safe mrkdwn). */
+  confirm?: string;
+  /** The queue of the job waiting on it (to wake it). */
+  queue?: string;
   requester: string;
   /** Short digest of the plan shown on the card and approved. */
   digest: string;
@@ -26,9 +32,9 @@ export interface ApprovalRecord {
   ts?: string;
   /** The job waiting on it. */
   jobId?: string;
-  /** What the approvers are shown: the plan, one line each. */
+  /** What the approvers are shown: the plan, one line each (safe mrkdwn). */
   plan: string[];
-  /** Who may approve, as shown on the card. */
+  /** Who may approve, as shown on the card (safe mrkdwn). */
   approversText: string;
 }
 

@@ -1,6 +1,8 @@
 // Coded errors. The kind decides what the job runner does (retry transient ones with backoff,
 // fail the rest at once) and the message is written for the human who reads it in Slack.
 
+import { escapeMrkdwn, Mrkdwn } from "./mrkdwn.ts";
+
 export type ErrorKind =
   | "invalid" // bad input or configuration: fix the request
   | "forbidden" // the caller may not do this
@@ -13,18 +15,21 @@ export class DrbotError extends Error {
   readonly kind: ErrorKind;
   /** Stable machine-readable code, e.g. `efs.replication_not_found`. */
   readonly code: string;
-  /** What the reader should do next. */
+  /** What the reader should do next: drbot's own wording (trusted in mrkdwn). */
   readonly hint: string | undefined;
+  /** The message as safe mrkdwn, when it was built with `md` (mentions, code spans). */
+  readonly markdown: Mrkdwn | undefined;
   /** For rate limits: how long the other side asked us to wait. */
   readonly retryAfterMs: number | undefined;
 
   constructor(
     kind: ErrorKind,
     code: string,
-    message: string,
+    message: string | Mrkdwn,
     options?: { hint?: string; cause?: unknown; retryAfterMs?: number },
   ) {
-    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    super(String(message), options?.cause === undefined ? undefined : { cause: options.cause });
+    this.markdown = message instanceof Mrkdwn ? message : undefined;
     this.name = "DrbotError";
     this.kind = kind;
     this.code = code;
@@ -54,6 +59,20 @@ export function isTransient(err: unknown): boolean {
   return /Connection is closed|Stream isn't writeable|MaxRetriesPerRequestError|Reached the max retries|LOADING Redis is loading/.test(
     `${err.name} ${err.message}`,
   );
+}
+
+/**
+ * The error for a Slack message: drbot's own wording kept, anything that came from outside
+ * (an SDK's or a server's message) escaped.
+ */
+export function errorMarkdown(err: unknown): Mrkdwn {
+  if (err instanceof DrbotError) {
+    const message = err.markdown?.text ?? escapeMrkdwn(err.message, 1000);
+    return new Mrkdwn(err.hint ? `${message} ${err.hint}` : message);
+  }
+  const own = (err as { markdown?: unknown } | null)?.markdown;
+  if (own instanceof Mrkdwn) return own;
+  return new Mrkdwn(escapeMrkdwn(err instanceof Error ? err.message : String(err), 1000));
 }
 
 export function errorMessage(err: unknown): string {

@@ -1,8 +1,9 @@
 // Structured JSON logs (pino): static messages, data in fields, child loggers per job/request.
-// Known secret values are replaced wherever they appear, in any field.
+// Every secret the process knows (core/secrets.ts) is replaced wherever it appears, in any field.
 
 import { type Logger, pino } from "pino";
 import type { LogLevel } from "./env.ts";
+import { registerSecrets, scrub } from "./secrets.ts";
 
 export type { Logger };
 
@@ -11,8 +12,7 @@ export function createLogger(options: {
   secrets?: readonly string[];
   destination?: pino.DestinationStream;
 }): Logger {
-  const secrets = [...(options.secrets ?? [])].filter((s) => s.length >= 4);
-  const scrub = (text: string): string => secrets.reduce((t, s) => t.split(s).join("[redacted]"), text);
+  registerSecrets(options.secrets ?? []);
   return pino(
     {
       level: options.level,
@@ -30,8 +30,9 @@ export function createLogger(options: {
         censor: "[redacted]",
       },
       hooks: {
-        // Belt and braces: a secret that slipped into a message or an error is still removed.
-        streamWrite: secrets.length > 0 ? scrub : undefined,
+        // Belt and braces: a secret that slipped into a message or an error is still removed,
+        // also in its JSON-escaped and line-split forms (see secrets.ts).
+        streamWrite: scrub,
       },
     },
     options.destination ?? pino.destination({ dest: 1, sync: false }),

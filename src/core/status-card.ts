@@ -2,8 +2,9 @@
 // any worker (or the same one after a restart) can redraw it exactly.
 
 import { formatDuration } from "./duration.ts";
+import { escapeMrkdwn, Mrkdwn, mention } from "./mrkdwn.ts";
 import type { Blocks } from "./ports/chat.ts";
-import type { JobEnvelope, StepRecord, StepStatus } from "./steps.ts";
+import type { Detail, JobEnvelope, StepRecord, StepStatus } from "./steps.ts";
 
 const MARK: Record<StepStatus, string> = {
   pending: ":white_circle:",
@@ -15,7 +16,7 @@ const MARK: Record<StepStatus, string> = {
 };
 
 export interface CardSteps {
-  steps: readonly { name: string; title: string }[];
+  steps: readonly { name: string; title: string; hidden?: boolean }[];
 }
 
 export interface Card {
@@ -30,25 +31,31 @@ export function stepDuration(r: StepRecord): string {
 /** The state word a reader (or a test) looks for: queued, running, succeeded, failed, cancelled. */
 export function stateOf(envelope: JobEnvelope): string {
   if (envelope.outcome) return envelope.outcome.state;
+  if (envelope.halted) return "failed";
   return Object.values(envelope.steps).some((s) => s.status !== "pending") ? "running" : "queued";
 }
 
+/**
+ * The card of a job. `title` is drbot's wording with names that are labels (escaped anyway);
+ * step details, reasons and summaries in the envelope are already safe mrkdwn.
+ */
 export function renderStatusCard(
   envelope: JobEnvelope,
-  title: string,
+  titleText: string,
   definition: CardSteps,
-  nextSteps?: string,
+  nextSteps?: Detail,
 ): Card {
+  const title = escapeMrkdwn(titleText);
   const state = stateOf(envelope);
-  const who = envelope.requester.id.startsWith("cli:")
-    ? envelope.requester.id
-    : `<@${envelope.requester.id}>`;
+  const who = mention(envelope.requester.id).text;
   const took =
     envelope.outcome && envelope.startedAt
       ? ` in ${formatDuration(envelope.outcome.finishedAt - envelope.startedAt)}`
       : "";
-  const reason = envelope.outcome?.reason ? `: ${envelope.outcome.reason}` : "";
-  const headline = `${title} for ${who}: ${state}${took}${envelope.outcome && envelope.outcome.state !== "succeeded" ? reason : ""}`;
+  const why = envelope.outcome?.reason ?? envelope.halted?.reason;
+  const reason = why && state !== "succeeded" ? `: ${why}` : "";
+  const halted = envelope.halted ? " — incomplete, waiting to be resumed" : "";
+  const headline = `${title} for ${who}: ${state}${took}${halted}${reason}`;
   const icon =
     state === "succeeded"
       ? ":large_green_circle:"
@@ -58,7 +65,11 @@ export function renderStatusCard(
           ? ":white_circle:"
           : ":large_blue_circle:";
 
-  const lines = definition.steps.map((s, i) => {
+  const shown = definition.steps.filter((s) => {
+    const status = envelope.steps[s.name]?.status ?? "pending";
+    return !(s.hidden && (status === "pending" || status === "skipped"));
+  });
+  const lines = shown.map((s, i) => {
     const r = envelope.steps[s.name] ?? { status: "pending" as const };
     const detail = r.detail ? ` — ${truncate(r.detail, 300)}` : "";
     return `${MARK[r.status]} ${i + 1}. ${s.title} _${r.status}_${stepDuration(r)}${detail}`;
@@ -75,15 +86,13 @@ export function renderStatusCard(
     },
     { type: "section", text: { type: "mrkdwn", text: truncate(lines.join("\n"), 3000) } },
   ];
-  if (envelope.outcome?.state === "failed") {
+  if (envelope.outcome?.state === "failed" || envelope.halted) {
+    const next = nextSteps instanceof Mrkdwn ? nextSteps.text : nextSteps && escapeMrkdwn(nextSteps, 1000);
     blocks.push({
       type: "section",
       text: {
         type: "mrkdwn",
-        text: truncate(
-          `*Why:* ${envelope.outcome.reason ?? "unknown"}${nextSteps ? `\n*Next:* ${nextSteps}` : ""}`,
-          3000,
-        ),
+        text: truncate(`*Why:* ${why ?? "unknown"}${next ? `\n*Next:* ${next}` : ""}`, 3000),
       },
     });
   }

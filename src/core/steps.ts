@@ -4,14 +4,15 @@
 // was running when its worker died runs again, which is why every step must be safe to repeat.
 
 import type { z } from "zod";
-import { DrbotError, errorMessage, isTransient } from "./errors.ts";
+import { DrbotError, errorMarkdown, isTransient } from "./errors.ts";
 import type { Logger } from "./logger.ts";
+import { escapeMrkdwn, Mrkdwn } from "./mrkdwn.ts";
 
 export type StepStatus = "pending" | "running" | "waiting" | "done" | "failed" | "skipped";
 
 export interface StepRecord {
   status: StepStatus;
-  /** One line for the card: what the step did or why it failed. */
+  /** One line for the card (safe mrkdwn): what the step did or why it failed. */
   detail?: string;
   startedAt?: number;
   finishedAt?: number;
@@ -46,8 +47,17 @@ export interface JobEnvelope<I = unknown, S = unknown> {
   state: S;
   startedAt?: number;
   outcome?: { state: Outcome; reason?: string; finishedAt: number };
-  /** Lines of the final summary. */
+  /** Lines of the final summary (safe mrkdwn). */
   summary?: string[];
+  /** Set once the point-of-no-return step has started: from then on the job is finished, never abandoned. */
+  pastPointOfNoReturn?: boolean;
+  /**
+   * A step failed for good past the point of no return: the job waits (holding what it holds,
+   * e.g. the DR lock) until someone resumes it. Its card reads failed, with what to do.
+   */
+  halted?: { step: string; reason: string; at: number };
+  /** Who resumed a halted job, and when. */
+  resumes?: Array<{ by: string; at: number }>;
 }
 
 export interface StepContext<I, S, D> {
@@ -57,27 +67,39 @@ export interface StepContext<I, S, D> {
   log: Logger;
   envelope: JobEnvelope<I, S>;
   /** Live detail for the running step (rate-limited on the card). */
-  progress(detail: string): void;
+  progress(detail: Detail): void;
   /** Aborted when the worker shuts down; waiting steps stop at once and resume elsewhere. */
   signal: AbortSignal;
 }
 
+/** Card text: drbot's own wording as `Mrkdwn`, or plain text that is escaped. */
+export type Detail = string | Mrkdwn;
+
 export interface StepResult {
-  detail?: string;
+  detail?: Detail;
   /** Set when there was nothing to do; the reason is shown. */
-  skipped?: string;
+  skipped?: Detail;
   /**
    * Not finished: the job is put aside (holding no worker) until `until`, or until something
    * promotes it earlier, and then this step runs again.
    */
-  park?: { until: number; detail: string };
+  park?: { until: number; detail: Detail };
 }
 
 export interface Step<I, S, D> {
   name: string;
   /** What the card shows, e.g. "Create the EFS directory". */
   title: string;
+  /** Shown on the card only once it has run (steps that are there for rare paths, like a resume). */
+  hidden?: boolean;
   run(ctx: StepContext<I, S, D>): Promise<StepResult | undefined>;
+}
+
+export interface ResumeRequest {
+  by: string;
+  at: number;
+  /** Whether the person resuming approved the original request. */
+  approver?: boolean;
 }
 
 export interface JobDefinition<I, S, D> {
@@ -88,9 +110,25 @@ export interface JobDefinition<I, S, D> {
   initialState(): S;
   steps: readonly Step<I, S, D>[];
   /** Lines of the final summary once every step is done. */
-  summarize?(envelope: JobEnvelope<I, S>): string[];
+  summarize?(envelope: JobEnvelope<I, S>): Detail[];
   /** Runs once the job has an outcome, whatever it is (release locks, tidy up). */
   onEnd?(envelope: JobEnvelope<I, S>, deps: D): Promise<void>;
+  /**
+   * The step from whose start on the job can no longer be abandoned: a permanent failure then
+   * halts the job (see `JobEnvelope.halted`) instead of ending it, and transient failures are
+   * retried for as long as they last.
+   */
+  pointOfNoReturn?: string;
+  /** Takes a pending resume request of a halted job (consumes it); null when there is none. */
+  takeResume?(envelope: JobEnvelope<I, S>, deps: D): Promise<ResumeRequest | null>;
+  /** Called when a halted job resumes, before it runs again (e.g. to re-check what changed). */
+  onResume?(envelope: JobEnvelope<I, S>, request: ResumeRequest): void;
+  /** Called once a job halts (e.g. to record where it stands for status and refusals). */
+  onHalt?(envelope: JobEnvelope<I, S>, deps: D): Promise<void>;
+  /** Called before each step starts; throw JobCancelled to end the job there. */
+  guard?(envelope: JobEnvelope<I, S>, deps: D, step: string): Promise<void>;
+  /** What the reader should do next, shown on a failed or halted card. */
+  nextSteps?(envelope: JobEnvelope<I, S>): Detail | undefined;
 }
 
 export interface StepIo<I, S> {
@@ -101,6 +139,8 @@ export interface StepIo<I, S> {
   /** Whether a transient failure now may still be retried by the queue. */
   retriesLeft: boolean;
   signal?: AbortSignal;
+  /** Removes known secrets from text before it is saved or shown. */
+  scrub?: (text: string) => string;
 }
 
 export type StepEvent =
@@ -119,6 +159,12 @@ export class JobFailed extends Error {
 /** Thrown by a step when the job ends without having done its work (denied, expired, cancelled). */
 export class JobCancelled extends Error {
   override readonly name = "JobCancelled";
+  /** The reason as safe mrkdwn, when it was built with `md`. */
+  readonly markdown: Mrkdwn | undefined;
+  constructor(message: string | Mrkdwn) {
+    super(String(message));
+    this.markdown = message instanceof Mrkdwn ? message : undefined;
+  }
 }
 
 /** Thrown by `pause` when the worker is shutting down. */
@@ -148,6 +194,41 @@ export function pause(ms: number, signal: AbortSignal): Promise<void> {
  */
 export function pollDelay(round: number, maxMs: number): number {
   return Math.min(maxMs, 100 * 2 ** round);
+}
+
+/** Past the point of no return, how long before the `attempt`-th retry of a transient failure. */
+export function retryDelay(attempt: number): number {
+  return Math.min(5 * 60_000, 2_000 * 2 ** Math.max(0, attempt - 1));
+}
+
+/** How long a halted job sleeps before it looks for a resume again (a resume wakes it at once). */
+const HALT_RECHECK_MS = 6 * 3_600_000;
+
+/**
+ * Waits until `check` returns a value (not undefined), looking again after `pollDelay`, and
+ * throws what `onTimeout` returns once `timeoutMs` has passed. `progress` hears how long it has
+ * been. One helper for every "wait until …" of the jobs.
+ */
+export async function pollUntil<T>(options: {
+  check: () => Promise<T | undefined>;
+  timeoutMs: number;
+  pollMs: number;
+  signal: AbortSignal;
+  onTimeout: (elapsedMs: number) => Error;
+  progress?: (elapsedMs: number) => void;
+}): Promise<T> {
+  const started = Date.now();
+  for (let round = 0; ; round++) {
+    const value = await options.check();
+    if (value !== undefined) return value;
+    const elapsed = Date.now() - started;
+    if (elapsed >= options.timeoutMs) throw options.onTimeout(elapsed);
+    options.progress?.(elapsed);
+    await pause(
+      Math.min(pollDelay(round, options.pollMs), Math.max(10, options.timeoutMs - elapsed)),
+      options.signal,
+    );
+  }
 }
 
 /** Thrown by the runner when a step parked the job; the queue puts it aside until `until`. */
@@ -199,12 +280,37 @@ export async function runSteps<I, S, D>(
     throw new JobFailed("invalid input");
   }
   envelope.startedAt ??= Date.now();
+  const safe = (text: Detail | undefined, max = 2500): string | undefined => {
+    if (text === undefined) return undefined;
+    const markdown = text instanceof Mrkdwn ? text.text : escapeMrkdwn(text, max);
+    return io.scrub ? io.scrub(markdown) : markdown;
+  };
+
+  if (envelope.halted) {
+    const request = await definition.takeResume?.(envelope, deps);
+    if (!request) {
+      log.info({ step: envelope.halted.step }, "halted job still waits for a resume");
+      throw new JobParked(Date.now() + HALT_RECHECK_MS);
+    }
+    const halted = envelope.steps[envelope.halted.step];
+    if (halted) {
+      halted.status = "pending";
+      halted.detail = safe(`resumed by ${request.by}`);
+    }
+    delete envelope.halted;
+    envelope.resumes = [...(envelope.resumes ?? []), request];
+    definition.onResume?.(envelope, request);
+    await io.save(envelope);
+    io.changed(envelope, { type: "progress", step: "" });
+    log.info({ by: request.by }, "halted job resumed");
+  }
 
   for (const step of definition.steps) {
     envelope.steps[step.name] ??= { status: "pending" };
     const record = envelope.steps[step.name] as StepRecord;
     if (record.status === "done" || record.status === "skipped") continue;
     const stepLog = log.child({ step: step.name });
+    if (step.name === definition.pointOfNoReturn) envelope.pastPointOfNoReturn = true;
     record.status = "running";
     record.startedAt = Date.now();
     record.attempts = (record.attempts ?? 0) + 1;
@@ -215,6 +321,7 @@ export async function runSteps<I, S, D>(
 
     let result: StepResult | undefined;
     try {
+      await definition.guard?.(envelope, deps, step.name);
       result = await step.run({
         input: parsed.data,
         state: envelope.state,
@@ -222,13 +329,13 @@ export async function runSteps<I, S, D>(
         log: stepLog,
         envelope,
         progress: (detail) => {
-          record.detail = detail;
+          record.detail = safe(detail);
           io.changed(envelope, { type: "progress", step: step.name });
         },
         signal: io.signal ?? new AbortController().signal,
       });
     } catch (err) {
-      const message = errorMessage(err);
+      const message = safe(errorMarkdown(err)) ?? "";
       if (err instanceof JobInterrupted) {
         // Put back without counting an attempt: another worker resumes at this step.
         record.status = "pending";
@@ -237,6 +344,31 @@ export async function runSteps<I, S, D>(
         io.changed(envelope, { type: "progress", step: step.name });
         stepLog.info("step interrupted by shutdown");
         throw new JobParked(Date.now());
+      }
+      if (envelope.pastPointOfNoReturn && isTransient(err)) {
+        // Past the point of no return nothing is given up: retry for as long as it takes.
+        const delay = retryDelay(record.attempts ?? 1);
+        record.status = "pending";
+        record.detail = `retrying in ${Math.round(delay / 1000)}s: ${message}`;
+        await io.save(envelope);
+        io.changed(envelope, { type: "retrying", step: step.name, error: message });
+        stepLog.warn({ err, delayMs: delay }, "step failed past the point of no return, will retry");
+        throw new JobParked(Date.now() + delay);
+      }
+      if (envelope.pastPointOfNoReturn) {
+        // Halt, holding what the job holds, until someone fixes the cause and resumes it.
+        record.status = "failed";
+        record.detail = message;
+        record.finishedAt = Date.now();
+        envelope.halted = { step: step.name, reason: `${step.title} failed: ${message}`, at: Date.now() };
+        await io.save(envelope);
+        await definition.onHalt?.(envelope, deps);
+        io.changed(envelope, { type: "failed", step: step.name, error: message });
+        stepLog.error(
+          { err, code: err instanceof DrbotError ? err.code : undefined },
+          "step failed past the point of no return; the job is halted until resumed",
+        );
+        throw new JobParked(Date.now() + HALT_RECHECK_MS);
       }
       if (err instanceof JobCancelled) {
         record.status = "skipped";
@@ -262,14 +394,14 @@ export async function runSteps<I, S, D>(
     }
     if (result?.park) {
       record.status = "waiting";
-      record.detail = result.park.detail;
+      record.detail = safe(result.park.detail);
       await io.save(envelope);
       io.changed(envelope, { type: "progress", step: step.name });
       stepLog.info({ until: new Date(result.park.until).toISOString() }, "step waiting");
       throw new JobParked(result.park.until);
     }
     record.status = result?.skipped ? "skipped" : "done";
-    const detail = result?.skipped ?? result?.detail;
+    const detail = safe(result?.skipped ?? result?.detail);
     if (detail) record.detail = detail;
     else delete record.detail;
     record.finishedAt = Date.now();
@@ -281,7 +413,7 @@ export async function runSteps<I, S, D>(
     );
   }
 
-  envelope.summary = definition.summarize?.(envelope) ?? [];
+  envelope.summary = (definition.summarize?.(envelope) ?? []).map((line) => safe(line, 3000) ?? "");
   await finish(definition, deps, envelope, io, "succeeded");
   return envelope;
 }

@@ -1,7 +1,9 @@
 // The volume request a tenant makes, and every rule it must pass before anything is created.
 // Field names are the contract's long keys, so messages name what the tenant typed.
 
+import type { TenantConfig } from "./config.ts";
 import { type Label, labelProblem, printable, SUBDOMAIN_MAX } from "./names.ts";
+import { namespaceRuleProblem } from "./tenancy.ts";
 
 export interface VolumeRequest {
   businessUnit: Label;
@@ -19,8 +21,8 @@ export interface FieldProblem {
 }
 
 export interface VolumeRules {
-  /** Configured business units (tenants). */
-  tenants: readonly string[];
+  /** Configured business units (tenants) and their settings. */
+  tenants: Readonly<Record<string, TenantConfig>>;
   maxSizeGi: number;
 }
 
@@ -45,11 +47,6 @@ const WORDS: Record<VolumeField, string> = {
   pvc_size: "size",
 };
 
-/** Namespaces that belong to the platform, never to a tenant's volume. */
-function reservedNamespace(ns: string): boolean {
-  return ns.startsWith("kube-") || ns === "openshift" || ns.startsWith("openshift-");
-}
-
 export function validateVolumeRequest(raw: RawVolumeRequest, rules: VolumeRules): Validated<VolumeRequest> {
   const problems: FieldProblem[] = [];
   const names: Partial<Record<VolumeField, string>> = {};
@@ -73,20 +70,18 @@ export function validateVolumeRequest(raw: RawVolumeRequest, rules: VolumeRules)
   }
 
   const bu = names.business_unit;
-  if (bu !== undefined && !rules.tenants.includes(bu)) {
-    const known = rules.tenants.length > 0 ? [...rules.tenants].sort().join(", ") : "none";
+  const tenants = Object.keys(rules.tenants);
+  if (bu !== undefined && !tenants.includes(bu)) {
+    const known = tenants.length > 0 ? [...tenants].sort().join(", ") : "none";
     problems.push({
       field: "business_unit",
       message: `business unit "${bu}" is not configured in drbot (known: ${known}). Ask the platform team to add it.`,
     });
   }
   const ns = names.namespace;
-  if (ns !== undefined && reservedNamespace(ns)) {
-    problems.push({
-      field: "namespace",
-      message: `namespace "${ns}" is reserved for the platform; use your application's own namespace.`,
-    });
-  }
+  const nsProblem =
+    ns === undefined ? undefined : namespaceRuleProblem(bu ?? "", bu ? rules.tenants[bu] : undefined, ns);
+  if (nsProblem) problems.push({ field: "namespace", message: nsProblem });
 
   const size = parseSize(raw.pvc_size, rules.maxSizeGi);
   if (typeof size === "string") problems.push({ field: "pvc_size", message: size });

@@ -4,13 +4,14 @@ import type { Approvals } from "../core/approvals.ts";
 import type { Authorizer } from "../core/authorize.ts";
 import type { Config } from "../core/config.ts";
 import type { DrState } from "../core/dr-state.ts";
-import type { FailoverStore } from "../core/failover-store.ts";
 import type { Notifier } from "../core/notifier.ts";
+import type { OperationStore } from "../core/operation-store.ts";
 import type { SiteName } from "../core/paths.ts";
 import type { ClusterPort } from "../core/ports/cluster.ts";
 import type { DirectoryStore } from "../core/ports/directories.ts";
 import type { EfsPort } from "../core/ports/efs.ts";
 import type { GitPort } from "../core/ports/git.ts";
+import type { Queues } from "./queues.ts";
 
 export interface JobDeps {
   config: Config;
@@ -22,11 +23,11 @@ export interface JobDeps {
   timing: JobTiming;
   approvals: Approvals;
   authorizer: Authorizer;
-  failovers: FailoverStore;
+  operations: OperationStore;
   /** Chat delivery for cards other than the job's own status card (approval requests). */
   notifier: Notifier | undefined;
-  /** Volume requests still under way (ids), so a failover can let them finish first. */
-  volumeJobsInFlight(): Promise<string[]>;
+  /** Every queue, so an operation can see (and wake) the jobs it affects. */
+  queues: Queues;
 }
 
 export interface JobTiming {

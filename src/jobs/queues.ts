@@ -8,6 +8,8 @@ import type { JobEnvelope } from "../core/steps.ts";
 export const QUEUES = {
   "volume-create": "volume-create",
   "dr-failover": "dr-failover",
+  "dr-reprotect": "dr-reprotect",
+  "dr-switchover": "dr-switchover",
 } as const;
 export type JobKind = keyof typeof QUEUES;
 

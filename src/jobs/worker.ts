@@ -6,7 +6,9 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { type ConnectionOptions, DelayedError, type Job, UnrecoverableError, Worker } from "bullmq";
 import type { Logger } from "../core/logger.ts";
 import type { Metrics } from "../core/metrics.ts";
+import { escapeMrkdwn } from "../core/mrkdwn.ts";
 import type { Notifier } from "../core/notifier.ts";
+import { scrub } from "../core/secrets.ts";
 import { renderStatusCard, stepLogLine } from "../core/status-card.ts";
 import {
   type JobDefinition,
@@ -129,6 +131,7 @@ async function processJob(
       },
       retriesLeft: job.attemptsMade + 1 < (job.opts.attempts ?? 1),
       signal,
+      scrub,
     });
     return { outcome: done.outcome?.state ?? "succeeded" };
   } catch (err) {
@@ -169,7 +172,7 @@ export function report(
     envelope,
     definition.describe(envelope.input),
     definition,
-    nextSteps(envelope),
+    definition.nextSteps?.(envelope) ?? nextSteps(envelope),
   );
   notifier.card(key, { channel, ts: envelope.origin.statusTs }, card.text, card.blocks, (ref) => {
     envelope.origin.statusTs = ref.ts;
@@ -199,7 +202,11 @@ async function markFailedIfUnfinished(
 ): Promise<void> {
   const envelope = job.data;
   if (envelope.outcome || !job.finishedOn) return;
-  envelope.outcome = { state: "failed", reason: err.message, finishedAt: Date.now() };
+  envelope.outcome = {
+    state: "failed",
+    reason: escapeMrkdwn(scrub(err.message), 1000),
+    finishedAt: Date.now(),
+  };
   metrics?.jobs.inc({ kind: envelope.kind, outcome: "failed" });
   try {
     await definition.onEnd?.(envelope, deps);

@@ -150,10 +150,9 @@ describe("kubernetes adapter: reads and namespaces", () => {
     );
     expect(kube.requests.filter((r) => r.method === "PATCH").length).toBe(writes);
 
-    expect(await cluster.ensureNamespace("default", { "drbot.io/managed": "true" })).toBe("exists");
-    expect(kube.object("Namespace", "default")?.metadata.labels).toMatchObject({
-      "drbot.io/managed": "true",
-    });
+    // An existing namespace is left as it is: the labels mark the namespaces drbot creates.
+    expect(await cluster.ensureNamespace("default", { "drbot.io/tenant": "sales" })).toBe("exists");
+    expect(kube.object("Namespace", "default")?.metadata.labels?.["drbot.io/tenant"]).toBeUndefined();
   });
 
   it("refuses to use a namespace that is being deleted", async () => {

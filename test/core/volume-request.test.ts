@@ -6,7 +6,11 @@ import {
   validateVolumeRequest,
 } from "../../src/core/volume-request.ts";
 
-const rules = { tenants: ["sales", "ops", "a", "t".repeat(63)], maxSizeGi: 1024 };
+const tenant = { requesters: { users: [], groups: [] } };
+const rules = {
+  tenants: Object.fromEntries(["sales", "ops", "a", "t".repeat(63)].map((t) => [t, tenant])),
+  maxSizeGi: 1024,
+};
 const good = {
   business_unit: "sales",
   application: "shipping",

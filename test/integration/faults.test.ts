@@ -108,9 +108,9 @@ describe("faults", () => {
     expect(id).toMatch(/^dr-/);
   }, 90_000);
 
-  it("retries EFS throttling and 500s, and stops with a clear message when replication never goes away", async () => {
+  it("retries EFS throttling and 500s; a deletion that never ends halts the failover, which keeps the DR lock", async () => {
     world = await createWorld(inject("redisUrl"), {
-      configure: (c) => (c.failover = { writableTimeout: "3s" }),
+      configure: (c) => (c.failover = { writableTimeout: "1s" }),
     });
     await world.start();
     await world.seedVolumes(2);
@@ -122,15 +122,19 @@ describe("faults", () => {
     world.efs.setDeletionBehaviour({ never: true });
     await failover(world);
     const card = await failoverCard(world, /failed/, 60_000);
+    // Past the point of no return: halted, not over. The lock holds; resume is the way on.
     expect(card.text).toMatch(
-      /Wait until the secondary is writable failed: fs-0bbb2222 is not writable after \d/,
+      /failed — incomplete, waiting to be resumed: Wait until the target is writable failed: fs-0bbb2222 is still not writable after \d/,
     );
-    expect(JSON.stringify(card.blocks)).toMatch(
-      /Check the replication of fs-0bbb2222 in the EFS console \(us-west-2\)/,
-    );
+    expect(JSON.stringify(card.blocks)).toMatch(/Check the replication in the EFS console \(us-west-2\)/);
+    expect(JSON.stringify(card.blocks)).toMatch(/\/dr failover resume dr-[0-9a-f]{8}/);
     expect(world.kube.secondary.objects("PersistentVolume")).toHaveLength(0);
     expect(await world.github.listFiles("PV-PVCs/secondary")).toHaveLength(0);
-    expect(await world.redis.get(`${world.prefix}:lock:dr`)).toBeNull();
+    expect(await world.redis.get(`${world.prefix}:lock:dr`)).toMatch(/^dr-/);
+    const status = await world.answer(await world.slash("status", USERS.stranger, "/dr"));
+    expect(status).toMatch(
+      /FAILOVER INCOMPLETE\*: replication deleted, 0\/2 volumes applied, Git not recorded/,
+    );
   }, 90_000);
 
   it("blocks the plan when the secondary file system does not exist", async () => {

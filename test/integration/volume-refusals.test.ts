@@ -195,7 +195,8 @@ describe("refused volume requests", () => {
 
   beforeAll(async () => {
     world = await createWorld(inject("redisUrl"), { configure: (c) => (c.channels = [CHANNEL]) });
-    await world.start();
+    // The held job must outlive the whole corpus, however loaded the machine: no bind deadline in sight.
+    await world.start("serve", { timing: { pollMs: 20, bindTimeoutMs: 3_600_000 } });
     // Already recorded in Git, already on the cluster, and one request still running.
     const config = world.service.config;
     const id = {

@@ -46,4 +46,27 @@ export interface EfsPort {
   ): Promise<"deleting" | "not-found">;
   /** Number of mount targets, for reachability checks. */
   countMountTargets(region: string, fileSystemId: string): Promise<number>;
+  describeMountTargets(region: string, fileSystemId: string): Promise<MountTargetInfo[]>;
+  /** UpdateFileSystemProtection addressed to `region`; setting the current value succeeds. */
+  ensureOverwriteProtection(
+    region: string,
+    fileSystemId: string,
+    protection: "ENABLED" | "DISABLED",
+  ): Promise<void>;
+  /**
+   * CreateReplicationConfiguration addressed to `region` (the source's region), to the EXISTING
+   * file system `destination`. "exists" when exactly this replication is already configured.
+   */
+  ensureReplication(
+    region: string,
+    sourceFileSystemId: string,
+    destination: { region: string; fileSystemId: string },
+  ): Promise<"created" | "exists">;
+}
+
+export interface MountTargetInfo {
+  mountTargetId: string;
+  availabilityZoneName: string;
+  lifeCycleState: string;
+  ipAddress?: string;
 }

@@ -6,13 +6,15 @@ import type { Queue } from "bullmq";
 import { type Authorizer, describePrincipals } from "../../core/authorize.ts";
 import type { Config } from "../../core/config.ts";
 import type { DrState } from "../../core/dr-state.ts";
-import { errorMessage } from "../../core/errors.ts";
+import { DrbotError, errorMessage } from "../../core/errors.ts";
+import { escapeMrkdwn } from "../../core/mrkdwn.ts";
 import { pvName } from "../../core/paths.ts";
 import type { ChatPort } from "../../core/ports/chat.ts";
 import type { ClusterPort } from "../../core/ports/cluster.ts";
 import type { GitPort } from "../../core/ports/git.ts";
 import { renderStatusCard } from "../../core/status-card.ts";
 import { type JobEnvelope, newEnvelope, type Requester } from "../../core/steps.ts";
+import { namespaceOwnerProblem } from "../../core/tenancy.ts";
 import {
   type RawVolumeRequest,
   type VolumeRequest,
@@ -47,14 +49,14 @@ export type InputCheck =
 /** Pure input checks, answered in the command's acknowledgement. */
 export function checkVolumeInput(config: Config, raw: RawVolumeRequest): InputCheck {
   const valid = validateVolumeRequest(raw, {
-    tenants: Object.keys(config.volumes.tenants),
+    tenants: config.volumes.tenants,
     maxSizeGi: config.volumes.maxSizeGi,
   });
   if (valid.ok) return { ok: true, request: valid.value };
   const count = valid.problems.length === 1 ? "a problem" : `${valid.problems.length} problems`;
   return {
     ok: false,
-    reason: `The volume request has ${count}:\n${valid.problems.map((p) => `• ${p.message}`).join("\n")}\nNothing was created. Example: \`/volume create bu=sales app=shipping ns=shipping-dev pvc=data size=10Gi\``,
+    reason: `The volume request has ${count}:\n${valid.problems.map((p) => `• ${escapeMrkdwn(p.message)}`).join("\n")}\nNothing was created. Example: \`/volume create bu=sales app=shipping ns=shipping-dev pvc=data size=10Gi\``,
     fields: Object.fromEntries(valid.problems.map((p) => [p.field, p.message])),
   };
 }
@@ -89,10 +91,14 @@ export async function admitVolumeRequest(
   });
 
   const lock = await deps.dr.drLockHolder();
-  if (lock)
+  if (lock) {
+    const op = await deps.dr.operation();
     return refuse(
-      `a DR operation (${lock}) is in progress. Ask again when \`/dr status\` shows it has finished.`,
+      op?.status === "incomplete"
+        ? `a DR operation (${lock}) is in progress: the ${op.kind} is INCOMPLETE (${escapeMrkdwn(op.note ?? "")}) and holds the DR lock until an approver resumes it with \`/dr ${op.kind} resume ${lock}\`. New volumes would land on a file system nobody replicates. Ask again when \`/dr status\` shows it has finished.`
+        : `a DR operation (${lock}) is in progress. Ask again when \`/dr status\` shows it has finished.`,
     );
+  }
 
   const requestId = `vol-${randomUUID().slice(0, 8)}`;
   if (!(await deps.dr.admit(`volume:${volume}`, requestId, ADMISSION_MS))) {
@@ -124,10 +130,20 @@ export async function admitVolumeRequest(
       );
     } catch (err) {
       return refuse(
-        `drbot could not check whether it already exists (${errorMessage(err)}). Try again in a minute; if it persists, run \`drbot config check\`.`,
+        `drbot could not check whether it already exists (${escapeMrkdwn(errorMessage(err))}). Try again in a minute; if it persists, run \`drbot config check\`.`,
       );
     }
     if (existing) return refuse(`${describeExisting(existing)}. Use it, or choose another PVC name.`);
+    let namespace: Awaited<ReturnType<ClusterPort["get"]>>;
+    try {
+      namespace = await deps.clusters[active].get("Namespace", request.namespace);
+    } catch (err) {
+      return refuse(
+        `drbot could not read namespace ${request.namespace} (${escapeMrkdwn(errorMessage(err))}). Try again in a minute.`,
+      );
+    }
+    const taken = namespaceOwnerProblem(request.businessUnit, namespace);
+    if (taken) return refuse(escapeMrkdwn(taken));
 
     // A finished job with this id (the volume was removed since) must make way for the new one.
     if (previous) {
@@ -149,8 +165,17 @@ export async function admitVolumeRequest(
       try {
         const ref = await deps.chat.post(channel, card.text, card.blocks);
         envelope.origin.statusTs = ref.ts;
-      } catch {
-        // The worker's notifier posts the card itself when Slack is back.
+      } catch (err) {
+        // Slack refuses this channel for good: say so now, instead of a card that never appears.
+        if (
+          err instanceof DrbotError &&
+          ["slack.not_in_channel", "slack.channel_not_found"].includes(err.code)
+        ) {
+          return refuse(
+            "drbot cannot post its status card in this channel (it is not a member, or Slack does not know the channel): invite it with `/invite @drbot`, then ask again.",
+          );
+        }
+        // Otherwise the worker's notifier posts the card itself when Slack is back.
       }
     }
     const withdraw = async (why: string) => {

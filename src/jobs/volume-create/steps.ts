@@ -3,9 +3,11 @@
 import { formatDuration } from "../../core/duration.ts";
 import { DrbotError } from "../../core/errors.ts";
 import { parseManifests } from "../../core/manifests.ts";
+import { md } from "../../core/mrkdwn.ts";
 import { directorySegments, nfsPath, pvName, type SiteName } from "../../core/paths.ts";
 import type { KubeObject } from "../../core/ports/cluster.ts";
-import { pause, pollDelay, type Step } from "../../core/steps.ts";
+import { JobCancelled, pause, pollDelay, type Step } from "../../core/steps.ts";
+import { namespaceOwnerProblem, TENANT_LABEL } from "../../core/tenancy.ts";
 import { validateVolumeRequest } from "../../core/volume-request.ts";
 import { describeExisting, findExistingVolume, renderVolume, volumeGitPath } from "../../core/volumes.ts";
 import type { JobDeps } from "../deps.ts";
@@ -33,18 +35,15 @@ const check: VolumeStep = {
         pvc_name: input.pvcName,
         pvc_size: input.sizeGi,
       },
-      { tenants: Object.keys(config.volumes.tenants), maxSizeGi: config.volumes.maxSizeGi },
+      { tenants: config.volumes.tenants, maxSizeGi: config.volumes.maxSizeGi },
     );
     if (!valid.ok) {
       throw new DrbotError("invalid", "volume.invalid", valid.problems.map((p) => p.message).join(" "));
     }
-    const lock = await deps.dr.drLockHolder();
-    if (lock) {
-      throw new DrbotError("conflict", "volume.dr_in_progress", `A DR operation (${lock}) is in progress.`, {
-        hint: "Request the volume again when it has finished (`/dr status`).",
-      });
-    }
     const active = (await deps.dr.activeSite()).site;
+    const namespace = await deps.clusters[active].get("Namespace", input.namespace);
+    const taken = namespaceOwnerProblem(input.businessUnit, namespace);
+    if (taken) throw new DrbotError("forbidden", "volume.namespace_owned", taken);
     const existing = await findExistingVolume(
       config,
       { git: deps.git, cluster: deps.clusters[active] },
@@ -112,12 +111,19 @@ function manifestObjects(state: VolumeCreateState): KubeObject[] {
 const apply: VolumeStep = {
   name: "apply",
   title: "Apply to the cluster",
-  async run({ input, state, deps }) {
+  async run({ input, state, deps, envelope }) {
     const cluster = deps.clusters[site(state)];
-    const ns = await cluster.ensureNamespace(input.namespace);
+    const ns = await cluster.ensureNamespace(input.namespace, { [TENANT_LABEL]: input.businessUnit });
     const [pv, pvc] = orderPvFirst(manifestObjects(state));
     await cluster.apply(pv);
     await cluster.apply(pvc);
+    // From here a DR operation lets this request finish (bounded); unless one got here first.
+    const holder = await deps.dr.volumeApplied(envelope.requestId);
+    if (holder) {
+      throw new JobCancelled(
+        md`a DR operation (${holder}) started while the objects were being applied on ${cluster.name}: PV ${pv.metadata.name} and PVC ${input.namespace}/${input.pvcName} were applied there but are NOT recorded in Git. Ask again when \`/dr status\` shows the operation has ended; the platform team can remove the unrecorded objects.`,
+      );
+    }
     return {
       detail: `${ns === "created" ? `namespace ${input.namespace} created; ` : ""}PV ${pv.metadata.name} and PVC ${input.namespace}/${input.pvcName} applied on ${cluster.name}`,
     };

@@ -1,24 +1,26 @@
-// A failover's per-volume data, kept beside the job rather than in it: the job's own data is
+// A DR operation's per-volume data, kept beside the job rather than in it: the job's own data is
 // rewritten at every checkpoint, and 1,000 manifests there would make each checkpoint a megabyte.
 
 import type { Redis } from "ioredis";
 
 export interface PlannedVolume {
-  /** The recorded manifest on the primary side, and its blob id (for the stale-plan check). */
+  /** The recorded manifest on the site being left, and its blob id (for the stale-plan check). */
   path: string;
   sha: string;
-  /** Where the rewritten copy is recorded. */
-  secondaryPath: string;
+  /** Where the rewritten copy is recorded for the target site. */
+  targetPath: string;
   pvName: string;
   namespace: string;
   pvcName: string;
-  /** The manifest rewritten for the secondary site (YAML, both documents). */
+  businessUnit: string;
+  sizeGi: number;
+  /** The manifest rewritten for the target site (YAML, both documents). */
   manifest: string;
 }
 
 const KEEP_SECONDS = 30 * 24 * 3600;
 
-export class FailoverStore {
+export class OperationStore {
   private readonly redis: Redis;
   private readonly prefix: string;
 
@@ -46,6 +48,21 @@ export class FailoverStore {
     return Object.values(all)
       .map((v) => JSON.parse(v) as PlannedVolume)
       .sort((a, b) => (a.path < b.path ? -1 : 1));
+  }
+
+  /** Replaces some volumes of a saved plan (a resume re-planned them); they count as not applied. */
+  async replaceVolumes(
+    id: string,
+    volumes: readonly PlannedVolume[],
+    removed: readonly string[],
+  ): Promise<void> {
+    const tx = this.redis.multi();
+    for (const v of volumes) tx.hset(this.key(id, "plan"), v.path, JSON.stringify(v));
+    for (const path of [...volumes.map((v) => v.path), ...removed]) {
+      tx.srem(this.key(id, "applied"), path).hdel(this.key(id, "attention"), path);
+    }
+    if (removed.length > 0) tx.hdel(this.key(id, "plan"), ...removed);
+    await tx.exec();
   }
 
   async markApplied(id: string, path: string): Promise<void> {

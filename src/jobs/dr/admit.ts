@@ -1,0 +1,151 @@
+// Admission of a DR operation: who may ask, where, and at most one at a time. The one slot is
+// reserved in Redis before anything else (no Slack call first), so a slow Slack can never let
+// two operations in. Cheap preconditions on the recorded DR state are refused here, at once.
+
+import { randomUUID } from "node:crypto";
+import { type Authorizer, describePrincipals } from "../../core/authorize.ts";
+import type { Config } from "../../core/config.ts";
+import { isProtected, otherSite } from "../../core/dr-record.ts";
+import type { DrState } from "../../core/dr-state.ts";
+import { DrbotError } from "../../core/errors.ts";
+import { type Mrkdwn, md, mention } from "../../core/mrkdwn.ts";
+import type { ChatPort } from "../../core/ports/chat.ts";
+import { renderStatusCard } from "../../core/status-card.ts";
+import { newEnvelope, type Requester } from "../../core/steps.ts";
+import { actionNoun } from "../approval/card.ts";
+import { isUnfinishedState, jobIdFor, type Queues } from "../queues.ts";
+import type { DrInput, DrKind } from "./engine.ts";
+import { DR_JOBS } from "./jobs.ts";
+
+export interface DrAdmissionDeps {
+  config: Config;
+  dr: DrState;
+  authorizer: Authorizer;
+  queues: Queues;
+  chat: ChatPort | undefined;
+}
+
+export type DrAdmission = { ok: true; requestId: string; jobId: string } | { ok: false; reason: Mrkdwn };
+
+const refuse = (reason: Mrkdwn): DrAdmission => ({ ok: false, reason });
+
+export async function admitDrOperation(
+  deps: DrAdmissionDeps,
+  kind: DrKind,
+  input: DrInput,
+  requester: Requester,
+  channel: string,
+): Promise<DrAdmission> {
+  const { config } = deps;
+  const job = DR_JOBS[kind];
+  const what = actionNoun(input.failback ? "failback" : kind);
+  if (config.channels.length > 0 && !config.channels.includes(channel)) {
+    return refuse(
+      md`drbot does not take DR commands in this channel. Use the incident channel the platform team set up.`,
+    );
+  }
+  const policy = config.approvals.failover;
+  const askers = policy.requesters ?? policy.approvers;
+  if (!(await deps.authorizer.includes(askers, requester.id))) {
+    return refuse(
+      md`You may not ask for a ${what}: requests come from ${describePrincipals(askers)}. Ask one of them. Nothing was started.`,
+    );
+  }
+  const requestId = `dr-${randomUUID().slice(0, 8)}`;
+  if (!input.dryRun) {
+    const holder = await reserve(deps, requestId);
+    if (holder) return refuse(holder);
+  }
+  try {
+    if (!input.dryRun) {
+      const problem = await precondition(deps, kind, input);
+      if (problem) {
+        await deps.dr.releaseReservation(requestId);
+        return refuse(md`${problem} Nothing was started.`);
+      }
+    }
+    const envelope = newEnvelope(job, { requestId, input, requester, origin: { channel } });
+    if (deps.chat) {
+      const card = renderStatusCard(envelope, job.describe(input), job);
+      try {
+        envelope.origin.statusTs = (await deps.chat.post(channel, card.text, card.blocks)).ts;
+      } catch (err) {
+        // Slack refuses this channel for good: say so now, instead of a card that never appears.
+        if (
+          err instanceof DrbotError &&
+          ["slack.not_in_channel", "slack.channel_not_found"].includes(err.code)
+        ) {
+          if (!input.dryRun) await deps.dr.releaseReservation(requestId);
+          return refuse(
+            md`drbot cannot post in this channel (${err.code === "slack.not_in_channel" ? "it is not a member" : "Slack does not know it"}): invite it with \`/invite @drbot\`, then ask again. Nothing was started.`,
+          );
+        }
+        // Otherwise the worker's notifier posts the card when Slack answers again.
+      }
+    }
+    const jobId = jobIdFor(`dr-${kind}`, requestId);
+    await deps.queues[`dr-${kind}`].add(job.kind, envelope, { jobId });
+    return { ok: true, requestId, jobId };
+  } catch (err) {
+    if (!input.dryRun) await deps.dr.releaseReservation(requestId);
+    throw err;
+  }
+}
+
+/** Reserves the DR slot; a reason naming the holder when another operation has it. */
+async function reserve(deps: DrAdmissionDeps, requestId: string): Promise<Mrkdwn | undefined> {
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const holder = await deps.dr.reserve(requestId);
+    if (!holder) return undefined;
+    const running = await findOperation(deps.queues, holder);
+    if (running) {
+      const who = mention(running.requester);
+      return md`A ${running.noun} is already under way or awaiting approval (request \`${holder}\` by ${who}); \`/dr status\` shows it, and its requester can \`/dr cancel ${holder}\` while it awaits approval. One DR operation runs at a time. Nothing was started.`;
+    }
+    // The holder's job has ended (or was removed): the slot is free; take it over.
+    if (await deps.dr.replaceReservation(holder, requestId)) return undefined;
+  }
+  return md`Someone is asking for a DR operation at this very moment; watch the channel for its card. Nothing was started.`;
+}
+
+async function findOperation(queues: Queues, id: string) {
+  for (const kind of ["failover", "reprotect", "switchover"] as const) {
+    const job = await queues[`dr-${kind}`].getJob(jobIdFor(`dr-${kind}`, id));
+    if (!job) continue;
+    const state = await job.getState();
+    if (isUnfinishedState(state) && !job.data.outcome)
+      return {
+        noun: actionNoun((job.data.input as DrInput).failback ? "failback" : kind),
+        requester: job.data.requester.id,
+        state,
+      };
+  }
+  return undefined;
+}
+
+/** Refusals that need no more than the recorded DR state. */
+async function precondition(
+  deps: DrAdmissionDeps,
+  kind: DrKind,
+  input: DrInput,
+): Promise<Mrkdwn | undefined> {
+  const record = await deps.dr.record();
+  const active = record.activeSite;
+  const other = otherSite(active);
+  switch (kind) {
+    case "failover":
+      if (!isProtected(record))
+        return md`The ${active} site is active and nothing replicates from it (since ${record.operation ?? "a DR operation"} ${record.requestId ?? ""}), so the ${other} site holds stale data: a failover there would lose every write made since. Run \`/dr reprotect\` first; \`/dr status\` shows the state.`;
+      return undefined;
+    case "reprotect":
+      if (isProtected(record))
+        return md`The ${active} site is already protected: it replicates to the ${other} site. \`/dr status\` shows the replication and its lag.`;
+      return undefined;
+    case "switchover":
+      if (input.failback && active !== "secondary")
+        return md`The primary site is already active; a failback moves from the secondary back to the primary. Use \`/dr switchover\` for a planned move to the secondary.`;
+      if (!isProtected(record))
+        return md`A planned move needs replication from the active ${active} site to the ${other} site, and there is none. Run \`/dr reprotect\` first, wait until it is ENABLED, then ask again.`;
+      return undefined;
+  }
+}
