@@ -237,6 +237,8 @@ class GitHubRepository implements GitPort {
     const ref = pinned ?? this.branch;
     // GitHub answers with a short-lived link to its archive service (codeload), which streams
     // `git archive` of the commit; only this first request counts against the REST budget.
+    // (`git archive` honours .gitattributes export-ignore/export-subst: the GitOps repository must
+    // not set them on manifests, or the archive would not hold the committed bytes.)
     const link = await this.call(`request the archive of ${ref}`, () =>
       this.octokit.repos.downloadTarballArchive({
         owner: this.owner,

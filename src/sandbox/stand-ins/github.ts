@@ -421,6 +421,8 @@ export class FakeGitHub {
     const sha = this.resolveCommit(refish);
     if (!sha)
       throw new ApiError(404, "Not Found", `${DOCS}/repos/contents#download-a-repository-archive-tar`);
+    for (const [old, link] of this.archiveLinks)
+      if (link.expiresAt <= Date.now()) this.archiveLinks.delete(old);
     const token = randomBytes(20).toString("hex").toUpperCase();
     this.archiveLinks.set(token, { sha, expiresAt: Date.now() + this.archiveLinkTtlMs });
     const location = `${this.http.url}/_codeload/${this.owner}/${this.repo}/legacy.tar.gz/${sha}?token=${token}`;
