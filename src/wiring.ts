@@ -62,11 +62,14 @@ export function createAdapters(
           }
         : (env.github?.token ?? ""),
     ...(overrides.paceGitWrites === undefined ? {} : { paceWrites: overrides.paceGitWrites }),
+    // Rate-limit waits and a low REST budget are logged; the budget is a gauge.
+    ...(log ? { logger: log.child({ dependency: "github" }) } : {}),
+    ...(overrides.metrics ? { metrics: overrides.metrics } : {}),
   });
   const token = env.slack.botToken;
   const slackBase = {
     ...(env.slack.apiUrl ? { apiUrl: env.slack.apiUrl } : {}),
-    ...(log ? { logger: log } : {}),
+    ...(log ? { logger: log.child({ dependency: "github" }) } : {}),
   };
   const chat = token ? createSlackChat({ token, ...slackBase, timeoutMs: 10_000 }) : undefined;
   const progressChat = token

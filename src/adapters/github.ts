@@ -1,14 +1,28 @@
 // The GitOps repository on GitHub (or GitHub Enterprise), through Octokit with the retry and
 // throttling plugins. Commits go through the Git data API so that any number of files land in one
-// commit with one compare-and-swap ref update.
+// commit with one compare-and-swap ref update; whole directories are read from one archive
+// download, so neither costs more requests as the fleet grows.
 
+import { Readable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
 import { createAppAuth } from "@octokit/auth-app";
 import { retry } from "@octokit/plugin-retry";
 import { type ThrottlingOptions, throttling } from "@octokit/plugin-throttling";
 import { Octokit } from "@octokit/rest";
+import { formatDuration } from "../core/duration.ts";
 import { DrbotError } from "../core/errors.ts";
-import type { CommitResult, GitFile, GitPort, GitTreeEntry } from "../core/ports/git.ts";
+import type { Metrics } from "../core/metrics.ts";
+import type {
+  CommitResult,
+  GitChange,
+  GitDeletion,
+  GitPort,
+  GitTreeEntry,
+  RateLimit,
+  RecordedFile,
+} from "../core/ports/git.ts";
+import { readArchive } from "./github-archive.ts";
+import { RateLimitTracker } from "./github-rate-limit.ts";
 
 /** The subset of a pino logger this adapter uses. */
 export interface GitLogger {
@@ -40,6 +54,10 @@ export interface GitHubRepositoryOptions {
   requestTimeoutMs?: number;
   /** Space mutating requests a second apart, as GitHub asks of integrations. Default true. */
   paceWrites?: boolean;
+  /** Keeps `drbot_github_rate_limit_remaining` current. */
+  metrics?: Pick<Metrics, "githubRateLimitRemaining">;
+  /** readTree refuses a file larger than this instead of holding it. Default 10 MiB. */
+  maxArchiveFileBytes?: number;
 }
 
 const GitHubClient = Octokit.plugin(retry, throttling);
@@ -66,6 +84,9 @@ class GitHubRepository implements GitPort {
   private readonly log: GitLogger;
   private readonly maxCommitAttempts: number;
   private readonly delayScaleMs: number;
+  private readonly requestTimeoutMs: number;
+  private readonly maxArchiveFileBytes: number;
+  private readonly budget: RateLimitTracker;
 
   constructor(options: GitHubRepositoryOptions) {
     this.owner = options.owner;
@@ -74,6 +95,17 @@ class GitHubRepository implements GitPort {
     this.log = options.logger ?? SILENT;
     this.maxCommitAttempts = options.maxCommitAttempts ?? 5;
     this.delayScaleMs = options.retryDelayScaleMs ?? 1000;
+    this.requestTimeoutMs = options.requestTimeoutMs ?? 30_000;
+    this.maxArchiveFileBytes = options.maxArchiveFileBytes ?? 10 * 1024 * 1024;
+    const gauge = options.metrics?.githubRateLimitRemaining;
+    this.budget = new RateLimitTracker({
+      onReading: (budget) => gauge?.set(budget.remaining),
+      onLow: (budget) =>
+        this.log.warn(
+          { remaining: budget.remaining, limit: budget.limit, resetAt: budget.resetAt.toISOString() },
+          "GitHub REST budget running low",
+        ),
+    });
     const retries = options.retries ?? 3;
     const maxWait = options.maxRateLimitWaitSeconds ?? 60;
     const onLimit =
@@ -107,7 +139,8 @@ class GitHubRepository implements GitPort {
         ? { auth: options.auth }
         : { authStrategy: createAppAuth, auth: { ...options.auth } }),
       userAgent: "drbot",
-      request: { fetch: fetchWithTimeout(options.requestTimeoutMs ?? 30_000) },
+      // Every answer, retries included, updates the remembered budget.
+      request: { fetch: fetchWithTimeout(this.requestTimeoutMs, (headers) => this.budget.observe(headers)) },
       // Octokit's request log passes request options (with the Authorization header) as a second
       // argument; only the one-line message is kept. Failed requests go to debug: a 404 from
       // readFile or a refused ref update is expected, and real failures surface as DrbotErrors.
@@ -136,7 +169,11 @@ class GitHubRepository implements GitPort {
     const repo = await this.call("read the repository", () =>
       this.octokit.repos.get({ owner: this.owner, repo: this.repo }),
     );
-    return { fullName: repo.data.full_name, branch: this.branch, headSha: await this.headCommit() };
+    return { fullName: repo.data.full_name, branch: this.branch, headSha: await this.headSha() };
+  }
+
+  rateLimit(): RateLimit | undefined {
+    return this.budget.current();
   }
 
   async readFile(path: string): Promise<string | null> {
@@ -181,38 +218,106 @@ class GitHubRepository implements GitPort {
     );
   }
 
-  async commitFiles(files: readonly GitFile[], message: string): Promise<CommitResult | null> {
-    if (files.length === 0) return null;
+  async readTree(
+    prefix: string,
+    onFile: (file: RecordedFile) => void | Promise<void>,
+    options: { ref?: string } = {},
+  ): Promise<{ commit: string; files: number }> {
+    const scope = prefix.replace(/^\/+|\/+$/g, "");
+    if (scope) checkPath(scope);
+    const pinned = options.ref;
+    if (pinned !== undefined && !COMMIT_ID.test(pinned)) {
+      throw new DrbotError(
+        "invalid",
+        "git.invalid_ref",
+        `${JSON.stringify(pinned)} is not a commit id; readTree reads a commit of ${this.where()}.`,
+        { hint: "Pass the 40-hex-digit id that headSha() returned, or no ref for the branch head." },
+      );
+    }
+    const ref = pinned ?? this.branch;
+    // GitHub answers with a short-lived link to its archive service (codeload), which streams
+    // `git archive` of the commit; only this first request counts against the REST budget.
+    // (`git archive` honours .gitattributes export-ignore/export-subst: the GitOps repository must
+    // not set them on manifests, or the archive would not hold the committed bytes.)
+    const link = await this.call(`request the archive of ${ref}`, () =>
+      this.octokit.repos.downloadTarballArchive({
+        owner: this.owner,
+        repo: this.repo,
+        ref,
+        request: { redirect: "manual" },
+      }),
+    );
+    const location = link.headers.location;
+    if (!location) {
+      throw new DrbotError(
+        "internal",
+        "git.unexpected",
+        `GitHub answered ${link.status} without a download link for the archive of ${ref} of ${this.where()}.`,
+      );
+    }
+    const what = `the archive of ${ref} of ${this.owner}/${this.repo}`;
+    const read = await readArchive(await this.download(new URL(location, this.apiBase()), what), {
+      scope,
+      onFile,
+      maxFileBytes: this.maxArchiveFileBytes,
+      what,
+    });
+    const commit = read.commit ?? pinned;
+    if (!commit || (pinned !== undefined && commit !== pinned)) {
+      throw new DrbotError(
+        "internal",
+        "git.archive_mismatch",
+        `${what} ${read.commit ? `is of commit ${read.commit}` : "does not name its commit"}; expected ${pinned ?? "a commit id"}.`,
+      );
+    }
+    return { commit, files: read.files };
+  }
+
+  async commitFiles(changes: readonly GitChange[], message: string): Promise<CommitResult | null> {
+    if (changes.length === 0) return null;
     const seen = new Set<string>();
-    for (const f of files) {
-      if (seen.has(checkPath(f.path))) {
+    for (const c of changes) {
+      if (seen.has(checkPath(c.path))) {
         throw new DrbotError(
           "invalid",
           "git.duplicate_path",
-          `${f.path} appears twice in one commit to ${this.where()}.`,
+          `${c.path} appears twice in one commit to ${this.where()}.`,
         );
       }
-      seen.add(f.path);
+      seen.add(c.path);
     }
-    const tree = files.map((f) => ({
-      path: f.path,
-      mode: "100644" as const,
-      type: "blob" as const,
-      content: f.content,
-    }));
+    const deletions = changes.filter(isDeletion).map((d) => d.path);
+    const writes = changes.flatMap((c) =>
+      isDeletion(c)
+        ? []
+        : [{ path: c.path, mode: "100644" as const, type: "blob" as const, content: c.content }],
+    );
     const ref = `heads/${this.branch}`;
     for (let attempt = 1; ; attempt++) {
-      const head = await this.headCommit();
+      const head = await this.headSha();
       const base = await this.call(`read commit ${head}`, () =>
         this.octokit.git.getCommit({ owner: this.owner, repo: this.repo, commit_sha: head }),
       );
-      const created = await this.call(`write a tree of ${files.length} file(s)`, () =>
-        this.octokit.git.createTree({
-          owner: this.owner,
-          repo: this.repo,
-          base_tree: base.data.tree.sha,
-          tree,
-        }),
+      // GitHub refuses to delete a path the tree does not have; not being there is what a
+      // deletion asks for, so such paths are left out (a retried job finds them gone).
+      const present = deletions.length > 0 ? await this.presentPaths(base.data.tree.sha, deletions) : [];
+      const removals = present.map((path) => ({
+        path,
+        mode: "100644" as const,
+        type: "blob" as const,
+        sha: null,
+      }));
+      if (writes.length === 0 && removals.length === 0) return null;
+      const tree = [...writes, ...removals];
+      const created = await this.call(
+        `write a tree of ${writes.length} file(s) and ${removals.length} deletion(s)`,
+        () =>
+          this.octokit.git.createTree({
+            owner: this.owner,
+            repo: this.repo,
+            base_tree: base.data.tree.sha,
+            tree,
+          }),
       );
       // Same tree as the head: these exact contents are already there (an earlier attempt or
       // another writer got them in), so a retried job commits nothing.
@@ -257,7 +362,7 @@ class GitHubRepository implements GitPort {
     }
   }
 
-  private async headCommit(): Promise<string> {
+  async headSha(): Promise<string> {
     try {
       const ref = await this.octokit.git.getRef({
         owner: this.owner,
@@ -277,6 +382,49 @@ class GitHubRepository implements GitPort {
         },
       );
     }
+  }
+
+  /** Those of `paths` that are files in the tree `treeSha`. */
+  private async presentPaths(treeSha: string, paths: readonly string[]): Promise<string[]> {
+    const files = await this.collectFiles(treeSha, "", commonDirectory(paths));
+    const there = new Set(files.map((f) => f.path));
+    return paths.filter((p) => there.has(p));
+  }
+
+  /** Opens the archive link GitHub redirected to; the link itself authorizes the download. */
+  private async download(url: URL, what: string): Promise<Readable> {
+    const failed = (answer: string) => `Could not download ${what}: ${answer}.`;
+    const hint = "The archive link expires within minutes; the read starts over with a new one when retried.";
+    // Only until the answer starts: a large archive may take longer to stream, and undici's
+    // body timeout covers a stalled one.
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(), this.requestTimeoutMs);
+    let response: Response;
+    try {
+      // No Authorization header: the link carries its own short-lived token (never logged).
+      response = await fetch(url, { signal: controller.signal, headers: { "user-agent": "drbot" } });
+    } catch (err) {
+      throw new DrbotError("transient", "git.archive_unavailable", failed(`no answer from ${url.host}`), {
+        hint,
+        cause: err,
+      });
+    } finally {
+      clearTimeout(timer);
+    }
+    if (response.status !== 200 || !response.body) {
+      await response.body?.cancel();
+      throw new DrbotError(
+        "transient",
+        "git.archive_unavailable",
+        failed(`${url.host} answered ${response.status}`),
+        { hint },
+      );
+    }
+    return Readable.fromWeb(response.body);
+  }
+
+  private apiBase(): string {
+    return `${this.octokit.request.endpoint.DEFAULTS.baseUrl}/`;
   }
 
   /**
@@ -338,9 +486,11 @@ class GitHubRepository implements GitPort {
       });
     }
     if ((status === 403 || status === 429) && isRateLimited(err)) {
-      return new DrbotError("transient", "git.rate_limited", failed, {
-        hint: "GitHub's rate limit is exhausted; the job retries later. If this persists, look for other clients sharing the token.",
+      const wait = rateLimitWait(err);
+      return new DrbotError("transient", "git.rate_limited", `${failed} ${wait.text}`, {
+        hint: "The job retries later. If this persists, look for other clients sharing the token, or use a GitHub App installation (a larger budget).",
         cause: err,
+        ...(wait.ms === undefined ? {} : { retryAfterMs: wait.ms }),
       });
     }
     if (status === 403) {
@@ -378,14 +528,35 @@ class GitHubRepository implements GitPort {
   }
 }
 
-function fetchWithTimeout(timeoutMs: number): typeof fetch {
-  return (input, init) => {
+function fetchWithTimeout(timeoutMs: number, onAnswer: (headers: Headers) => void): typeof fetch {
+  return async (input, init) => {
     const timeout = AbortSignal.timeout(timeoutMs);
-    return fetch(input, {
+    const response = await fetch(input, {
       ...init,
       signal: init?.signal ? AbortSignal.any([init.signal, timeout]) : timeout,
     });
+    onAnswer(response.headers);
+    return response;
   };
+}
+
+const COMMIT_ID = /^(?:[0-9a-f]{40}|[0-9a-f]{64})$/;
+
+function isDeletion(change: GitChange): change is GitDeletion {
+  return "delete" in change && change.delete === true;
+}
+
+/** The deepest directory holding every one of `paths` ("" for the root). */
+function commonDirectory(paths: readonly string[]): string {
+  let common: string[] | undefined;
+  for (const path of paths) {
+    const dirs = path.split("/").slice(0, -1);
+    if (!common) common = dirs;
+    let n = 0;
+    while (n < common.length && n < dirs.length && common[n] === dirs[n]) n++;
+    common = common.slice(0, n);
+  }
+  return (common ?? []).join("/");
 }
 
 /** Git paths the API accepts: relative, no empty, `.`, `..` or `.git` components. */
@@ -434,6 +605,31 @@ function isRateLimited(err: unknown): boolean {
   const headers =
     (err as { response?: { headers?: Record<string, string | undefined> } }).response?.headers ?? {};
   return headers["x-ratelimit-remaining"] === "0" || /rate limit/i.test(githubMessage(err));
+}
+
+/** When a rate-limited request may be made again, from GitHub's headers, for people and retries. */
+function rateLimitWait(err: unknown): { text: string; ms?: number } {
+  const headers =
+    (err as { response?: { headers?: Record<string, string | undefined> } }).response?.headers ?? {};
+  const reset = Number(headers["x-ratelimit-reset"]);
+  if (headers["x-ratelimit-remaining"] === "0" && Number.isFinite(reset) && reset > 0) {
+    const ms = Math.max(0, reset * 1000 - Date.now());
+    // Whole minutes read better in Slack; under a minute, seconds.
+    const wait = ms >= 60_000 ? Math.ceil(ms / 60_000) * 60_000 : Math.ceil(ms / 1000) * 1000;
+    const limit = headers["x-ratelimit-limit"] ? ` of ${headers["x-ratelimit-limit"]} requests` : "";
+    return {
+      text: `GitHub's REST budget${limit} for these credentials is spent; it resets at ${new Date(reset * 1000).toISOString()} (in ${formatDuration(wait)}).`,
+      ms,
+    };
+  }
+  const after = Number(headers["retry-after"]);
+  if (Number.isFinite(after) && after >= 0) {
+    return {
+      text: `GitHub's secondary rate limit asks to wait ${formatDuration(after * 1000)}.`,
+      ms: after * 1000,
+    };
+  }
+  return { text: "GitHub's rate limit is exhausted." };
 }
 
 function isNotFastForward(err: unknown): boolean {

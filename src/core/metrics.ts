@@ -46,6 +46,11 @@ export function createMetrics() {
       labelNames: ["dependency", "code"],
       registers: [registry],
     }),
+    githubRateLimitRemaining: new Gauge({
+      name: "drbot_github_rate_limit_remaining",
+      help: "GitHub REST requests left in the current rate-limit window, as GitHub last reported.",
+      registers: [registry],
+    }),
     replicationLagSeconds: new Gauge({
       name: "drbot_replication_lag_seconds",
       help: "Seconds since the last completed replication, per destination file system.",

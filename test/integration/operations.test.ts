@@ -52,6 +52,11 @@ describe("operations", () => {
     );
     expect(text).toMatch(/^drbot_commands_total\{command="\/volume create",result="accepted"\} 1$/m);
     expect(text).toMatch(/^drbot_replication_lag_seconds\{file_system_id="fs-0bbb2222"\} \d+/m);
+    // The REST budget GitHub reported last; nothing has called GitHub since the failover.
+    expect(text).toMatch(
+      new RegExp(`^drbot_github_rate_limit_remaining ${world.github.budget.remaining}$`, "m"),
+    );
+    expect(world.github.budget.remaining).toBeLessThan(world.github.budget.limit);
   });
 
   it("counts failed dependency calls by code", async () => {

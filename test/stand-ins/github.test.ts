@@ -1,6 +1,8 @@
 // The GitHub fake, exercised with the real Octokit client; what it wrote is checked with the git
 // CLI on the bare repository behind it.
+import { execFile } from "node:child_process";
 import { stat } from "node:fs/promises";
+import { gunzipSync } from "node:zlib";
 import { Octokit } from "@octokit/rest";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { type FakeGitHub, startFakeGitHub } from "../../src/sandbox/stand-ins/github.ts";
@@ -9,6 +11,16 @@ const owner = "acme";
 const repo = "dr-volumes";
 const token = "ghp_test_token";
 const quiet = { debug() {}, info() {}, warn() {}, error() {} };
+
+/** Runs a git command that reads a tar archive on standard input. */
+function gitWithInput(args: string[], input: Buffer): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = execFile("git", args, { encoding: "utf8" }, (err, stdout) =>
+      err ? reject(err) : resolve(stdout),
+    );
+    child.stdin?.end(input);
+  });
+}
 
 let fake: FakeGitHub;
 let gh: Octokit;
@@ -380,3 +392,168 @@ describe("faults", () => {
     await expect(stat(other.gitDir)).rejects.toThrow();
   });
 });
+
+describe("archives", () => {
+  it("redirects GET /tarball/{ref} to a short-lived link that serves git archive of the commit", async () => {
+    fake.commitFiles({ "PV-PVCs/a.yaml": "a: 1\n", "PV-PVCs/b/c.yaml": "c: 1\n" }, "seed");
+    const head = await fake.headSha();
+    const link = await gh.repos.downloadTarballArchive({
+      owner,
+      repo,
+      ref: "main",
+      request: { redirect: "manual" },
+    });
+    expect(link.status).toBe(302);
+    const location = new URL(link.headers.location as string);
+    expect(`${location.origin}${location.pathname}`).toBe(
+      `${fake.url}/_codeload/${owner}/${repo}/legacy.tar.gz/${head}`,
+    );
+    expect(location.searchParams.get("token")).toMatch(/^[0-9A-F]{40}$/);
+    expect(link.headers["x-ratelimit-remaining"]).toBe("4999");
+
+    // The link needs no credentials, as GitHub's does not; fetch it as any client would.
+    const download = await fetch(location);
+    expect(download.status).toBe(200);
+    expect(download.headers.get("content-type")).toBe("application/x-gzip");
+    expect(download.headers.get("x-ratelimit-remaining")).toBeNull();
+    const tar = gunzipSync(Buffer.from(await download.arrayBuffer()));
+    // What git itself reads from the archive: the commit id and every file under one top folder.
+    expect(await gitWithInput(["get-tar-commit-id"], tar)).toBe(`${head}\n`);
+    const top = `${owner}-${repo}-${head.slice(0, 7)}`;
+    const listed = await listTar(tar);
+    expect(listed).toEqual([
+      `${top}/`,
+      `${top}/PV-PVCs/`,
+      `${top}/PV-PVCs/a.yaml`,
+      `${top}/PV-PVCs/b/`,
+      `${top}/PV-PVCs/b/c.yaml`,
+      `${top}/README.md`,
+    ]);
+    expect(fake.archiveBytesSent).toBeGreaterThan(0);
+  });
+
+  it("follows the redirect with Octokit's defaults, and pins a commit id", async () => {
+    const first = fake.commitFile("x.txt", "one\n", "one");
+    fake.commitFile("x.txt", "two\n", "two");
+    const archive = await gh.repos.downloadTarballArchive({ owner, repo, ref: first });
+    expect(archive.status).toBe(200);
+    const tar = gunzipSync(Buffer.from(archive.data as ArrayBuffer));
+    expect(await gitWithInput(["get-tar-commit-id"], tar)).toBe(`${first}\n`);
+    expect(tar.includes("one\n")).toBe(true);
+    expect(tar.includes("two\n")).toBe(false);
+    // The API request and the download: two requests.
+    expect(fake.http.requests.map((r) => r.path.replace(/[0-9a-f]{40}/, "<sha>"))).toEqual([
+      "/repos/acme/dr-volumes/tarball/<sha>",
+      "/_codeload/acme/dr-volumes/legacy.tar.gz/<sha>",
+    ]);
+  });
+
+  it("refuses unknown refs, callers without credentials, and wrong or expired links", async () => {
+    expect((await failure(gh.repos.downloadTarballArchive({ owner, repo, ref: "nope" }))).status).toBe(404);
+    const anonymous = new Octokit({ baseUrl: fake.apiUrl, log: quiet });
+    expect((await failure(anonymous.repos.downloadTarballArchive({ owner, repo, ref: "main" }))).status).toBe(
+      401,
+    );
+    const link = async () =>
+      new URL(
+        (await gh.repos.downloadTarballArchive({ owner, repo, ref: "main", request: { redirect: "manual" } }))
+          .headers.location as string,
+      );
+    const wrong = await link();
+    wrong.searchParams.set("token", "0".repeat(40));
+    expect((await fetch(wrong)).status).toBe(404);
+    const other = await link();
+    other.pathname = other.pathname.replace(/[0-9a-f]{40}$/, "f".repeat(40));
+    expect((await fetch(other)).status).toBe(404);
+    fake.archiveLinkTtlMs = 0;
+    expect((await fetch(await link())).status).toBe(404);
+  });
+});
+
+describe("rate-limit budget", () => {
+  it("spends one request per authenticated API call and reports it in GitHub's headers", async () => {
+    const small = await startFakeGitHub({ owner, repo, token, rateLimit: { limit: 3, windowSeconds: 120 } });
+    try {
+      const client = new Octokit({ baseUrl: small.apiUrl, auth: token, log: quiet });
+      const seen: string[] = [];
+      for (let i = 0; i < 3; i++) {
+        const answer = await client.repos.get({ owner, repo });
+        seen.push(answer.headers["x-ratelimit-remaining"] as string);
+        expect(answer.headers).toMatchObject({ "x-ratelimit-limit": "3", "x-ratelimit-resource": "core" });
+        expect(answer.headers["x-ratelimit-used"]).toBe(String(3 - Number(seen[i])));
+        expect(Number(answer.headers["x-ratelimit-reset"])).toBe(small.budget.resetAt);
+      }
+      expect(seen).toEqual(["2", "1", "0"]);
+      expect(small.budget.resetAt - Date.now() / 1000).toBeGreaterThan(100);
+
+      const spent = await failure(client.repos.get({ owner, repo }));
+      expect(spent.status).toBe(403);
+      expect(spent.message).toMatch(
+        /^API rate limit exceeded for user ID 1\. If you reach out to GitHub Support for help, please include the request ID [0-9A-F:]+ and timestamp \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC\.$/,
+      );
+      expect(spent.message).toContain(spent.headers["x-github-request-id"] as string);
+      expect(spent.headers).toMatchObject({ "x-ratelimit-remaining": "0", "x-ratelimit-limit": "3" });
+      // Bad credentials are refused before the budget is looked at.
+      const wrong = new Octokit({ baseUrl: small.apiUrl, auth: "ghp_wrong", log: quiet });
+      expect((await failure(wrong.repos.get({ owner, repo }))).status).toBe(401);
+
+      small.setRateLimit({ remaining: 0, status: 429 });
+      expect((await failure(client.repos.get({ owner, repo }))).status).toBe(429);
+      // A new window: the full limit again.
+      small.setRateLimit({ remaining: 0, resetInSeconds: 0 });
+      const fresh = await client.repos.get({ owner, repo });
+      expect(fresh.headers["x-ratelimit-remaining"]).toBe("2");
+    } finally {
+      await small.close();
+    }
+  });
+
+  it("names the App installation whose budget is spent", async () => {
+    const { generateKeyPairSync } = await import("node:crypto");
+    const { privateKey, publicKey } = generateKeyPairSync("rsa", { modulusLength: 2048 });
+    const app = await startFakeGitHub({
+      owner,
+      repo,
+      token,
+      app: {
+        id: "42",
+        installationId: "777",
+        publicKey: publicKey.export({ type: "spki", format: "pem" }).toString(),
+      },
+    });
+    try {
+      const { createAppAuth } = await import("@octokit/auth-app");
+      const client = new Octokit({
+        baseUrl: app.apiUrl,
+        log: quiet,
+        authStrategy: createAppAuth,
+        auth: {
+          appId: "42",
+          privateKey: privateKey.export({ type: "pkcs8", format: "pem" }).toString(),
+          installationId: "777",
+        },
+      });
+      app.setRateLimit({ remaining: 0 });
+      const spent = await failure(client.repos.get({ owner, repo }));
+      expect(spent.message).toMatch(/^API rate limit exceeded for installation ID 777\./);
+    } finally {
+      await app.close();
+    }
+  });
+});
+
+/** Entry names of a tar archive, in order, as git wrote them. */
+async function listTar(tar: Buffer): Promise<string[]> {
+  const { extract } = await import("tar-stream");
+  const names: string[] = [];
+  const parser = extract();
+  const done = (async () => {
+    for await (const entry of parser) {
+      names.push(entry.header.name);
+      entry.resume();
+    }
+  })();
+  parser.end(tar);
+  await done;
+  return names;
+}

@@ -2,6 +2,8 @@
 // request log, added latency and injectable faults. Each fake supplies only its protocol handler.
 import { createServer, type IncomingHttpHeaders, type Server } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
+import { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
 
 export interface RecordedRequest {
   method: string;
@@ -16,7 +18,7 @@ export interface RecordedRequest {
 export interface FakeReply {
   status: number;
   headers?: Record<string, string>;
-  /** An object is sent as JSON; a string or Buffer as is. */
+  /** An object is sent as JSON; a string or Buffer as is; a Readable is streamed (backpressure kept). */
   body?: unknown;
 }
 
@@ -98,7 +100,8 @@ export class FakeHttpServer {
               ...(contentType ? { "content-type": contentType } : {}),
               ...reply.headers,
             });
-            res.end(body);
+            if (body instanceof Readable) pipeline(body, res).catch(() => res.destroy());
+            else res.end(body);
           })
           .catch((err: unknown) => {
             res.writeHead(500, { "content-type": "text/plain" });
@@ -152,9 +155,9 @@ export class FakeHttpServer {
   }
 }
 
-function encode(body: unknown): { body: string | Buffer | undefined; contentType?: string } {
+function encode(body: unknown): { body: string | Buffer | Readable | undefined; contentType?: string } {
   if (body === undefined) return { body: undefined };
-  if (typeof body === "string" || Buffer.isBuffer(body)) return { body };
+  if (typeof body === "string" || Buffer.isBuffer(body) || body instanceof Readable) return { body };
   return { body: JSON.stringify(body), contentType: "application/json" };
 }
 

@@ -1,11 +1,14 @@
 // A local GitHub REST API for one repository, backed by a real bare Git repository in a temp dir.
 // The API writes Git objects in-process (see git-objects.ts) and the test helpers read them back
-// with the git CLI, so assertions see what `git log` would show on a real clone.
-import { execFile } from "node:child_process";
+// with the git CLI, so assertions see what `git log` would show on a real clone. Archives are
+// made by `git archive` itself and served, as GitHub does, behind a short-lived redirect link.
+// Every authenticated request spends one unit of a REST budget reported in x-ratelimit-* headers.
+import { execFile, spawn } from "node:child_process";
 import { randomBytes, verify } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { PassThrough, type Readable } from "node:stream";
 import { promisify } from "node:util";
 import { FakeHttpServer, type FakeReply, type FaultRule, type RecordedRequest } from "./fake-http.ts";
 import {
@@ -38,6 +41,17 @@ export interface FakeGitHubOptions {
    * POST /app/installations/{id}/access_tokens against a JWT signed (RS256) with its private key.
    */
   app?: { id: string; installationId: string; publicKey: string };
+  /** The primary REST budget: requests per window (GitHub: 5,000 an hour for a token). */
+  rateLimit?: { limit?: number; windowSeconds?: number };
+}
+
+/** The REST budget as the stand-in keeps it; `resetAt` in epoch seconds, as the header says. */
+export interface FakeRateLimit {
+  limit: number;
+  remaining: number;
+  resetAt: number;
+  /** What an exhausted budget answers: GitHub sends 403 or 429. */
+  status: 403 | 429;
 }
 
 export interface FakeCommitInfo {
@@ -88,6 +102,12 @@ export class FakeGitHub {
   canWrite = true;
   /** Recursive tree listings longer than this are truncated (GitHub: 100,000 entries). */
   maxTreeEntries = 100_000;
+  /** How long an archive link from GET /tarball stays valid (GitHub: five minutes). */
+  archiveLinkTtlMs = 5 * 60_000;
+  /** Archive bytes handed to connections so far (all downloads), to observe streaming. */
+  archiveBytesSent = 0;
+  /** The REST budget now; see setRateLimit. */
+  readonly budget: FakeRateLimit;
   readonly user = {
     login: "drbot-fake",
     id: 1,
@@ -98,6 +118,8 @@ export class FakeGitHub {
   private readonly refs: RefStore;
   private readonly hooks: { run: RefUpdateHook; times: number }[] = [];
   private readonly routes: Route[];
+  private readonly windowSeconds: number;
+  private readonly archiveLinks = new Map<string, { sha: string; expiresAt: number }>();
 
   constructor(options: FakeGitHubOptions & { gitDir: string }) {
     this.owner = options.owner;
@@ -111,6 +133,28 @@ export class FakeGitHub {
     this.refs = new RefStore(this.gitDir);
     this.http = new FakeHttpServer("github", (req) => this.handle(req));
     this.routes = this.buildRoutes();
+    this.windowSeconds = options.rateLimit?.windowSeconds ?? 3600;
+    const limit = options.rateLimit?.limit ?? 5000;
+    this.budget = { limit, remaining: limit, resetAt: epochSeconds() + this.windowSeconds, status: 403 };
+  }
+
+  /**
+   * Sets the REST budget: `remaining` requests (default: the limit) until a window that ends in
+   * `resetInSeconds`; then the full limit again. At 0, requests get GitHub's primary rate-limit
+   * answer with `status` (default 403).
+   */
+  setRateLimit(
+    options: { limit?: number; remaining?: number; resetInSeconds?: number; status?: 403 | 429 } = {},
+  ): void {
+    this.budget.limit = options.limit ?? this.budget.limit;
+    this.budget.remaining = options.remaining ?? this.budget.limit;
+    this.budget.resetAt = epochSeconds() + (options.resetInSeconds ?? this.windowSeconds);
+    this.budget.status = options.status ?? this.budget.status;
+  }
+
+  /** Requests that reached the REST API or the archive links, for "how many requests" checks. */
+  get requestCount(): number {
+    return this.http.requests.length;
   }
 
   /** Server root, e.g. `http://127.0.0.1:1234`. */
@@ -127,7 +171,7 @@ export class FakeGitHub {
     this.http.injectFault(rule);
   }
 
-  /** GitHub's primary rate limit: 403 with `x-ratelimit-remaining: 0` and the reset time. */
+  /** One-off primary rate-limit answers: 403 with `x-ratelimit-remaining: 0` and the reset time. */
   rateLimit(
     options: { times?: number; resetInSeconds?: number; method?: string; path?: string | RegExp } = {},
   ): void {
@@ -300,12 +344,20 @@ export class FakeGitHub {
   }
 
   private async route(req: RecordedRequest): Promise<FakeReply> {
+    // The archive service sits outside the API (codeload.github.com; /_codeload on Enterprise).
+    const archive = /^\/_codeload\/([^/]+)\/([^/]+)\/legacy\.tar\.gz\/([0-9a-f]{40})$/.exec(req.path);
+    if (req.method === "GET" && archive) {
+      const [, owner = "", repo = "", sha = ""] = archive;
+      return this.serveArchive(owner, repo, sha, req.query.get("token") ?? "");
+    }
     if (!req.path.startsWith(`${this.pathPrefix}/`)) throw new ApiError(404, "Not Found");
     const path = req.path.slice(this.pathPrefix.length);
     const exchange = /^\/app\/installations\/([^/]+)\/access_tokens$/.exec(path);
     if (req.method === "POST" && exchange)
       return this.issueInstallationToken(exchange[1] as string, req.headers.authorization);
-    this.authenticate(req.headers.authorization);
+    const caller = this.authenticate(req.headers.authorization);
+    const refused = this.spend(caller);
+    if (refused) return refused;
     const m = /^\/repos\/([^/]+)\/([^/]+)(\/.*)?$/.exec(path);
     const [owner = "", repo = ""] = [m?.[1], m?.[2]].map((s) => decodeURIComponent(s ?? "").toLowerCase());
     if (!m || owner !== this.owner.toLowerCase() || repo !== this.repo.toLowerCase()) {
@@ -326,11 +378,94 @@ export class FakeGitHub {
     throw new ApiError(404, "Not Found");
   }
 
-  private authenticate(header: string | undefined): void {
+  /** Who the request is from: the token's user or the App installation. */
+  private authenticate(header: string | undefined): string {
     if (!header) throw new ApiError(401, "Requires authentication");
     const m = /^(?:token|bearer)\s+(\S+)$/i.exec(header.trim());
-    if (!m || (m[1] !== this.token && !this.installationTokens.has(m[1] as string)))
-      throw new ApiError(401, "Bad credentials");
+    if (m?.[1] === this.token) return `user ID ${this.user.id}`;
+    if (m && this.installationTokens.has(m[1] as string))
+      return `installation ID ${this.app?.installationId ?? ""}`;
+    throw new ApiError(401, "Bad credentials");
+  }
+
+  /** Spends one request of the budget, or answers as GitHub does once it is spent. */
+  private spend(caller: string): FakeReply | undefined {
+    const now = epochSeconds();
+    if (now >= this.budget.resetAt) {
+      this.budget.remaining = this.budget.limit;
+      this.budget.resetAt = now + this.windowSeconds;
+    }
+    if (this.budget.remaining > 0) {
+      this.budget.remaining -= 1;
+      return undefined;
+    }
+    const id = requestId();
+    const at = new Date()
+      .toISOString()
+      .replace("T", " ")
+      .replace(/\.\d+Z$/, " UTC");
+    const status = this.budget.status;
+    return this.reply(
+      status,
+      errorBody(
+        status,
+        `API rate limit exceeded for ${caller}. If you reach out to GitHub Support for help, please include the request ID ${id} and timestamp ${at}.`,
+        RATE_LIMIT_DOCS,
+      ),
+      { "x-github-request-id": id },
+    );
+  }
+
+  /** The redirect GET /tarball answers with: a link to the archive, valid for a few minutes. */
+  private archiveLink(refish: string): FakeReply {
+    const sha = this.resolveCommit(refish);
+    if (!sha)
+      throw new ApiError(404, "Not Found", `${DOCS}/repos/contents#download-a-repository-archive-tar`);
+    for (const [old, link] of this.archiveLinks)
+      if (link.expiresAt <= Date.now()) this.archiveLinks.delete(old);
+    const token = randomBytes(20).toString("hex").toUpperCase();
+    this.archiveLinks.set(token, { sha, expiresAt: Date.now() + this.archiveLinkTtlMs });
+    const location = `${this.http.url}/_codeload/${this.owner}/${this.repo}/legacy.tar.gz/${sha}?token=${token}`;
+    return this.reply(302, "", { location, "content-length": "0" });
+  }
+
+  /** `git archive` of the commit, streamed as it is made, as GitHub's archive service serves it. */
+  private serveArchive(owner: string, repo: string, sha: string, token: string): FakeReply {
+    const link = this.archiveLinks.get(token);
+    const valid =
+      link !== undefined &&
+      link.sha === sha &&
+      link.expiresAt > Date.now() &&
+      owner.toLowerCase() === this.owner.toLowerCase() &&
+      repo.toLowerCase() === this.repo.toLowerCase();
+    if (!valid) return { status: 404, headers: { "content-type": "text/plain" }, body: "404: Not Found" };
+    const top = `${this.owner}-${this.repo}-${sha.slice(0, 7)}`;
+    const git = spawn(
+      "git",
+      ["--git-dir", this.gitDir, "archive", "--format=tar.gz", `--prefix=${top}/`, sha],
+      { stdio: ["ignore", "pipe", "pipe"] },
+    );
+    const body = new PassThrough();
+    const errors: Buffer[] = [];
+    git.stderr.on("data", (c: Buffer) => errors.push(c));
+    git.stdout.on("data", (c: Buffer) => {
+      this.archiveBytesSent += c.length;
+    });
+    git.stdout.pipe(body, { end: false });
+    git.on("close", (code) => {
+      if (code === 0) body.end();
+      else body.destroy(new Error(`git archive failed (${code}): ${Buffer.concat(errors).toString()}`));
+    });
+    // A client that goes away stops git: its output pipe closes.
+    body.on("close", () => git.stdout.destroy());
+    return {
+      status: 200,
+      headers: {
+        "content-type": "application/x-gzip",
+        "content-disposition": `attachment; filename=${top}.tar.gz`,
+      },
+      body: body as Readable,
+    };
   }
 
   /** Installation tokens issued to the app so far. */
@@ -397,6 +532,7 @@ export class FakeGitHub {
       route("POST", /^\/git\/commits$/, (_p, _req, body) => this.createCommit(body)),
       route("GET", /^\/git\/commits\/([^/]+)$/, ([sha]) => this.getGitCommit(sha as string)),
       route("GET", /^\/commits$/, (_p, req) => this.listCommits(req.query)),
+      route("GET", /^\/tarball(?:\/(.+))?$/, ([ref]) => this.archiveLink(ref || this.branch)),
     ];
   }
 
@@ -717,13 +853,14 @@ export class FakeGitHub {
   }
 
   private standardHeaders(): Record<string, string> {
+    const { limit, remaining, resetAt } = this.budget;
     return {
-      "x-github-request-id": randomBytes(8).toString("hex").toUpperCase(),
+      "x-github-request-id": requestId(),
       "x-github-api-version-selected": "2022-11-28",
-      "x-ratelimit-limit": "5000",
-      "x-ratelimit-remaining": "4999",
-      "x-ratelimit-used": "1",
-      "x-ratelimit-reset": String(Math.floor(Date.now() / 1000) + 3600),
+      "x-ratelimit-limit": String(limit),
+      "x-ratelimit-remaining": String(remaining),
+      "x-ratelimit-used": String(limit - remaining),
+      "x-ratelimit-reset": String(resetAt),
       "x-ratelimit-resource": "core",
     };
   }
@@ -901,6 +1038,15 @@ export async function startFakeGitHub(options: FakeGitHubOptions): Promise<FakeG
   );
   await fake.http.start();
   return fake;
+}
+
+function epochSeconds(): number {
+  return Math.floor(Date.now() / 1000);
+}
+
+/** GitHub's request ids look like `1C45:12F767:6C7E73:D8C627:6814705C`. */
+function requestId(): string {
+  return [2, 3, 3, 3, 4].map((n) => randomBytes(n).toString("hex").toUpperCase()).join(":");
 }
 
 function errorBody(status: number, message: string, docs = DOCS): object {
