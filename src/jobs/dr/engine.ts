@@ -141,6 +141,13 @@ export function planOf(state: DrJobState): DrPlan {
 
 const DRY_RUN = { skipped: "dry run: plan only" };
 
+/**
+ * GitHub requests one operation makes, whatever the fleet size: one archive of the recorded
+ * manifests, one tree listing at the lock, and one commit (ref, commit, tree, commit, ref), with
+ * room for a rebase. The plan refuses early when the budget cannot cover it.
+ */
+const GIT_REQUESTS_PER_OPERATION = 20;
+
 /** How long the lock step waits for volume requests that had already applied objects. */
 const volumeDrainMs = (deps: JobDeps) => deps.timing.bindTimeoutMs + 60_000;
 
@@ -151,6 +158,12 @@ export function drJob(op: DrOperation): JobDefinition<DrInput, DrJobState, JobDe
     title: "Plan",
     async run(ctx) {
       const { plan, volumes, problems } = await op.plan(ctx);
+      const budget = ctx.deps.git.rateLimit();
+      if (budget && budget.remaining < GIT_REQUESTS_PER_OPERATION) {
+        problems.push(
+          md`GitHub's REST budget for drbot's credentials has ${budget.remaining} of ${budget.limit} requests left until ${budget.resetAt.toISOString()}; this operation needs about ${GIT_REQUESTS_PER_OPERATION} (whatever the number of volumes).`,
+        );
+      }
       if (problems.length > 0) {
         throw new DrbotError(
           "conflict",

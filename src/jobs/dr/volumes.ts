@@ -6,7 +6,7 @@ import { createHash } from "node:crypto";
 import { DrbotError, errorMessage, isTransient } from "../../core/errors.ts";
 import { checkRecordedManifest } from "../../core/manifest-check.ts";
 import { rewriteForSite, serializeManifests } from "../../core/manifests.ts";
-import { mapLimit } from "../../core/map-limit.ts";
+import { boundedPool } from "../../core/map-limit.ts";
 import type { PlannedVolume } from "../../core/operation-store.ts";
 import {
   gitSiteDirectory,
@@ -58,7 +58,6 @@ export async function planVolumeMoves(
   options: { dryRun: boolean; progress: (detail: string) => void; only?: ReadonlySet<string> },
 ): Promise<VolumePlan> {
   const { config } = deps;
-  const entries = (await listRecorded(deps, from)).filter((e) => !options.only || options.only.has(e.path));
   const source = siteTarget(config, from);
   const target = siteTarget(config, to);
   const cluster = deps.clusters[to];
@@ -69,8 +68,16 @@ export async function planVolumeMoves(
     return knownNamespaces.get(ns) as Promise<boolean>;
   };
   let checked = 0;
-  await mapLimit(entries, config.failover.applyConcurrency, async (entry) => {
-    const text = await deps.git.readBlob(entry.sha);
+  // One archive of the repository, read as a stream: constant GitHub requests, bounded memory.
+  const pool = boundedPool(config.failover.applyConcurrency);
+  await deps.git.readTree(gitSiteDirectory(config.git.directory, from), async (file) => {
+    const id = parseGitPath(config.git.directory, file.path);
+    if (!id || id.site !== from || (options.only && !options.only.has(file.path))) return;
+    await pool.submit(() => planOne({ path: file.path, sha: file.sha, id }, file.content));
+  });
+  await pool.drain();
+
+  async function planOne(entry: RecordedEntry, text: string): Promise<void> {
     const check = checkRecordedManifest(config, from, entry.id, text);
     if (!check.ok) {
       plan.differing.push({ path: entry.path, differences: check.differences });
@@ -103,8 +110,8 @@ export async function planVolumeMoves(
       }
     }
     checked++;
-    if (checked % 50 === 0) options.progress(`checked ${checked}/${entries.length} volumes`);
-  });
+    if (checked % 50 === 0) options.progress(`checked ${checked} volumes`);
+  }
   const byPath = <T extends { path: string }>(a: T, b: T) => (a.path < b.path ? -1 : 1);
   plan.volumes.sort(byPath);
   plan.excluded.sort(byPath);
