@@ -44,6 +44,12 @@ export async function createDashboard(settings: DashboardSettings, queues: Queue
       res.end("authentication required");
       return;
     }
+    // Read-only by construction: nothing but reads reaches bull-board, whatever it would allow.
+    if (req.method !== "GET" && req.method !== "HEAD") {
+      res.writeHead(405, { allow: "GET, HEAD", "content-type": "text/plain" });
+      res.end("the queue dashboard is read-only");
+      return;
+    }
     app(req as never, res as never);
   };
 }

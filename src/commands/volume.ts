@@ -3,11 +3,12 @@
 
 import type { App } from "@slack/bolt";
 import { errorMessage } from "../core/errors.ts";
+import { code, escapeMrkdwn, Mrkdwn, md } from "../core/mrkdwn.ts";
 import { gitSiteDirectory, parseGitPath } from "../core/paths.ts";
 import type { RawVolumeRequest } from "../core/volume-request.ts";
 import { admitVolumeRequest, checkVolumeInput, refuseUnauthorized } from "../jobs/volume-create/admit.ts";
 import { parseArgs, VOLUME_KEYS } from "./args.ts";
-import { type BotDeps, ephemeral } from "./deps.ts";
+import { type BotDeps, ephemeral, safeReplies } from "./deps.ts";
 import { volumeModal } from "./volume-modal.ts";
 
 export const VOLUME_USAGE = [
@@ -19,6 +20,9 @@ export const VOLUME_USAGE = [
   "• `/volume help` — this text",
 ].join("\n");
 
+/** Subcommands, as metrics count them (anything else is `unknown`). */
+const VOLUME_SUBCOMMANDS = ["create", "list", "help"] as const;
+
 const LIST_KEYS: Record<string, string> = {
   bu: "business_unit",
   business_unit: "business_unit",
@@ -27,11 +31,15 @@ const LIST_KEYS: Record<string, string> = {
 };
 
 export function registerVolumeCommand(app: App, deps: BotDeps): void {
-  app.command("/volume", async ({ command, ack, respond, client }) => {
+  app.command("/volume", async (args) => {
+    const { command, client } = args;
+    const { ack, respond } = safeReplies(args);
     const sub = command.text.trim().split(/\s+/)[0]?.toLowerCase() ?? "";
     const requester = { id: command.user_id, name: command.user_name };
-    const count = (result: string) =>
-      deps.metrics.commands.inc({ command: `/volume ${sub || "help"}`, result });
+    // Label values from a closed set: a typed word never becomes a metric series of its own.
+    const known =
+      sub === "" ? "help" : (VOLUME_SUBCOMMANDS as readonly string[]).includes(sub) ? sub : "unknown";
+    const count = (result: string) => deps.metrics.commands.inc({ command: `/volume ${known}`, result });
 
     if (sub === "" || sub === "help") {
       await ack(ephemeral(VOLUME_USAGE));
@@ -39,23 +47,25 @@ export function registerVolumeCommand(app: App, deps: BotDeps): void {
     }
 
     if (sub === "list") {
-      const args = parseArgs(command.text, LIST_KEYS);
-      if (args.errors.length > 0) {
-        await ack(ephemeral(`${args.errors.join("\n")}\n\n${VOLUME_USAGE}`));
+      const list = parseArgs(command.text, LIST_KEYS);
+      if (list.errors.length > 0) {
+        await ack(ephemeral(`${escapeMrkdwn(list.errors.join(" "), 1000)}\n\n${VOLUME_USAGE}`));
         return count("refused");
       }
       await ack();
-      await respond(ephemeral(await listVolumes(deps, args.values.business_unit, args.values.application)));
+      await respond(
+        ephemeral(await listVolumes(deps, requester.id, list.values.business_unit, list.values.application)),
+      );
       return count("ok");
     }
 
     if (sub !== "create") {
-      await ack(ephemeral(`Unknown subcommand "${sub.slice(0, 40)}".\n\n${VOLUME_USAGE}`));
+      await ack(ephemeral(md`Unknown subcommand "${sub.slice(0, 40)}".\n\n${new Mrkdwn(VOLUME_USAGE)}`));
       return count("refused");
     }
 
-    const args = parseArgs(command.text, VOLUME_KEYS);
-    if (args.errors.length === 0 && Object.keys(args.values).length === 0) {
+    const parsed = parseArgs(command.text, VOLUME_KEYS);
+    if (parsed.errors.length === 0 && Object.keys(parsed.values).length === 0) {
       // No arguments: a form. The trigger id is only valid for 3 s, so open it before anything else.
       await ack();
       try {
@@ -67,22 +77,22 @@ export function registerVolumeCommand(app: App, deps: BotDeps): void {
       } catch (err) {
         await respond(
           ephemeral(
-            `The form could not be opened (${errorMessage(err)}). Use the one-line form instead:\n${VOLUME_USAGE}`,
+            `The form could not be opened (${escapeMrkdwn(errorMessage(err))}). Use the one-line form instead:\n${VOLUME_USAGE}`,
           ),
         );
         count("error");
       }
       return;
     }
-    if (args.errors.length > 0) {
+    if (parsed.errors.length > 0) {
       await ack(
         ephemeral(
-          `The volume request was not understood: ${args.errors.join(" ")} Nothing was created.\n\n${VOLUME_USAGE}`,
+          `The volume request was not understood: ${escapeMrkdwn(parsed.errors.join(" "), 1000)} Nothing was created.\n\n${VOLUME_USAGE}`,
         ),
       );
       return count("refused");
     }
-    const input = checkVolumeInput(deps.config, args.values as RawVolumeRequest);
+    const input = checkVolumeInput(deps.config, parsed.values as RawVolumeRequest);
     if (!input.ok) {
       await ack(ephemeral(input.reason));
       return count("refused");
@@ -119,7 +129,7 @@ export function registerVolumeCommand(app: App, deps: BotDeps): void {
       deps.log.error({ err }, "volume request failed");
       await respond(
         ephemeral(
-          `drbot could not take the request: ${errorMessage(err)}. Nothing was created; try again, and tell the platform team if it persists.`,
+          `drbot could not take the request: ${escapeMrkdwn(errorMessage(err))}. Nothing was created; try again, and tell the platform team if it persists.`,
         ),
       );
       count("error");
@@ -127,30 +137,57 @@ export function registerVolumeCommand(app: App, deps: BotDeps): void {
   });
 }
 
-async function listVolumes(deps: BotDeps, bu?: string, application?: string): Promise<string> {
+/**
+ * Need to know: a tenant's requesters see their tenants' volumes; failover approvers and
+ * requesters (who move every volume) see all; anyone else sees none.
+ */
+async function visibleTenants(deps: BotDeps, user: string): Promise<"all" | string[]> {
+  const policy = deps.config.approvals.failover;
+  if (
+    (await deps.authorizer.includes(policy.approvers, user)) ||
+    (await deps.authorizer.includes(policy.requesters, user))
+  )
+    return "all";
+  const mine: string[] = [];
+  for (const [bu, tenant] of Object.entries(deps.config.volumes.tenants)) {
+    if (await deps.authorizer.includes(tenant.requesters, user)) mine.push(bu);
+  }
+  return mine;
+}
+
+async function listVolumes(deps: BotDeps, user: string, bu?: string, application?: string): Promise<string> {
+  const visible = await visibleTenants(deps, user);
+  if (visible !== "all" && visible.length === 0)
+    return "You may list the volumes of the business units you request volumes for, and you are not a requester of any. Ask the platform team if you should be.";
+  if (bu && visible !== "all" && !visible.includes(bu))
+    return md`You may not list the volumes of business unit ${bu}: you request volumes for ${visible.join(", ")}.`
+      .text;
   const site = (await deps.dr.activeSite()).site;
   let entries: Array<{ path: string }>;
   try {
     entries = await deps.git.listFiles(gitSiteDirectory(deps.config.git.directory, site));
   } catch (err) {
-    return `The volume list could not be read from Git: ${errorMessage(err)}. Try again in a minute.`;
+    return `The volume list could not be read from Git: ${escapeMrkdwn(errorMessage(err))}. Try again in a minute.`;
   }
   const volumes = entries
     .map((e) => parseGitPath(deps.config.git.directory, e.path))
     .filter((v): v is NonNullable<typeof v> => v !== null)
+    .filter((v) => visible === "all" || visible.includes(v.businessUnit))
     .filter((v) => (!bu || v.businessUnit === bu) && (!application || v.application === application))
     .map(
       (v) =>
-        `• \`${v.businessUnit}.${v.application}.${v.namespace}.${v.pvcName}\` — PVC \`${v.pvcName}\` in \`${v.namespace}\``,
+        md`• ${code(`${v.businessUnit}.${v.application}.${v.namespace}.${v.pvcName}`)} — PVC ${code(v.pvcName)} in ${code(v.namespace)}`
+          .text,
     )
     .sort();
   const filter = [bu && `bu=${bu}`, application && `app=${application}`].filter(Boolean).join(" ");
+  const scope = visible === "all" ? "" : ` of ${visible.join(", ")}`;
   if (volumes.length === 0)
-    return `No volumes recorded for the ${site} site${filter ? ` matching ${filter}` : ""}.`;
+    return md`No volumes${scope} recorded for the ${site} site${filter ? ` matching ${filter}` : ""}.`.text;
   const shown = volumes.slice(0, 100);
   const more =
     volumes.length > shown.length
       ? `\n…and ${volumes.length - shown.length} more; narrow with bu= or app=.`
       : "";
-  return `*${volumes.length} volume${volumes.length === 1 ? "" : "s"} on the ${site} site${filter ? ` (${filter})` : ""}*, from Git:\n${shown.join("\n")}${more}`;
+  return `${md`*${volumes.length} volume${volumes.length === 1 ? "" : "s"}${scope} on the ${site} site${filter ? ` (${filter})` : ""}*, from Git:`.text}\n${shown.join("\n")}${more}`;
 }

@@ -30,10 +30,20 @@ redis.call("SADD", KEYS[2], ARGV[1])
 return false
 `;
 
+/** Deletes the reservation when it is `owner`'s (its value starts with "<owner>@"). */
+const RELEASE_RESERVATION = `local v = redis.call("GET", KEYS[1]) if v and string.sub(v, 1, #ARGV[1]) == ARGV[1] then return redis.call("DEL", KEYS[1]) end return 0`;
+
 const FILL_IF_EMPTY = `if redis.call("EXISTS", KEYS[1]) == 0 then redis.call("HSET", KEYS[1], unpack(ARGV)) end return 1`;
 
 /** Takes over a reservation whose holder is gone (compare-and-set). */
 const REPLACE = `if redis.call("GET", KEYS[1]) == ARGV[1] then redis.call("SET", KEYS[1], ARGV[2]) return 1 else return 0 end`;
+
+/** The one DR operation slot: who holds it, since when. */
+export interface Reservation {
+  id: string;
+  since: number;
+  raw: string;
+}
 
 export interface ActiveSite {
   site: SiteName;
@@ -119,32 +129,36 @@ export class DrState {
 
   async releaseDrLock(owner: string): Promise<void> {
     await this.redis.eval(RELEASE, 1, this.key("lock", "dr"), owner);
-    await this.redis.eval(RELEASE, 1, this.key("dr", "reservation"), owner);
+    await this.releaseReservation(owner);
     const op = await this.operation();
     if (op?.id === owner) await this.redis.del(this.key("state", "operation"));
   }
 
   /**
    * Reserves the one DR operation slot for `owner` before anything else happens (no Slack call
-   * first). Returns the holder when another operation has it.
+   * first). Returns the holder (and since when) when another operation has it.
    */
-  async reserve(owner: string): Promise<string | null> {
+  async reserve(owner: string): Promise<Reservation | null> {
     const key = this.key("dr", "reservation");
-    if ((await this.redis.set(key, owner, "NX")) === "OK") return null;
-    return this.redis.get(key);
+    if ((await this.redis.set(key, `${owner}@${Date.now()}`, "NX")) === "OK") return null;
+    return this.reservation();
   }
 
-  /** Takes over the reservation from `stale`, whose operation is known to have ended. */
-  async replaceReservation(stale: string, owner: string): Promise<boolean> {
-    return (await this.redis.eval(REPLACE, 1, this.key("dr", "reservation"), stale, owner)) === 1;
+  async reservation(): Promise<Reservation | null> {
+    const raw = await this.redis.get(this.key("dr", "reservation"));
+    if (!raw) return null;
+    const [id = "", at = "0"] = raw.split("@");
+    return { id, since: Number(at), raw };
   }
 
-  reservationHolder(): Promise<string | null> {
-    return this.redis.get(this.key("dr", "reservation"));
+  /** Takes over the reservation `stale`, whose operation is known to have ended. */
+  async replaceReservation(stale: Reservation, owner: string): Promise<boolean> {
+    const value = `${owner}@${Date.now()}`;
+    return (await this.redis.eval(REPLACE, 1, this.key("dr", "reservation"), stale.raw, value)) === 1;
   }
 
   async releaseReservation(owner: string): Promise<void> {
-    await this.redis.eval(RELEASE, 1, this.key("dr", "reservation"), owner);
+    await this.redis.eval(RELEASE_RESERVATION, 1, this.key("dr", "reservation"), `${owner}@`);
   }
 
   async operation(): Promise<OperationStatus | null> {

@@ -92,17 +92,23 @@ export async function admitDrOperation(
   }
 }
 
+/** A reservation whose job never appeared is an admission that died after this long. */
+const ADMISSION_MAX_MS = 5 * 60_000;
+
 /** Reserves the DR slot; a reason naming the holder when another operation has it. */
 async function reserve(deps: DrAdmissionDeps, requestId: string): Promise<Mrkdwn | undefined> {
   for (let attempt = 0; attempt < 3; attempt++) {
     const holder = await deps.dr.reserve(requestId);
     if (!holder) return undefined;
-    const running = await findOperation(deps.queues, holder);
-    if (running) {
-      const who = mention(running.requester);
-      return md`A ${running.noun} is already under way or awaiting approval (request \`${holder}\` by ${who}); \`/dr status\` shows it, and its requester can \`/dr cancel ${holder}\` while it awaits approval. One DR operation runs at a time. Nothing was started.`;
+    const found = await findOperation(deps.queues, holder.id);
+    if (found?.unfinished) {
+      const who = mention(found.requester);
+      return md`A ${found.noun} is already under way or awaiting approval (request \`${holder.id}\` by ${who}); \`/dr status\` shows it, and its requester can \`/dr cancel ${holder.id}\` while it awaits approval. One DR operation runs at a time. Nothing was started.`;
     }
-    // The holder's job has ended (or was removed): the slot is free; take it over.
+    if (!found && Date.now() - holder.since < ADMISSION_MAX_MS) {
+      return md`A DR operation is being requested at this very moment (request \`${holder.id}\`); watch the channel for its card. One DR operation runs at a time. Nothing was started.`;
+    }
+    // The holder's job has ended (or its admission died): the slot is free; take it over.
     if (await deps.dr.replaceReservation(holder, requestId)) return undefined;
   }
   return md`Someone is asking for a DR operation at this very moment; watch the channel for its card. Nothing was started.`;
@@ -113,12 +119,11 @@ async function findOperation(queues: Queues, id: string) {
     const job = await queues[`dr-${kind}`].getJob(jobIdFor(`dr-${kind}`, id));
     if (!job) continue;
     const state = await job.getState();
-    if (isUnfinishedState(state) && !job.data.outcome)
-      return {
-        noun: actionNoun((job.data.input as DrInput).failback ? "failback" : kind),
-        requester: job.data.requester.id,
-        state,
-      };
+    return {
+      unfinished: isUnfinishedState(state) && !job.data.outcome,
+      noun: actionNoun((job.data.input as DrInput).failback ? "failback" : kind),
+      requester: job.data.requester.id,
+    };
   }
   return undefined;
 }
