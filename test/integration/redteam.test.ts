@@ -126,10 +126,12 @@ describe("red-team regressions", () => {
     const w = world;
     await w.start();
     const config = loadConfig(w.env.DRBOT_CONFIG as string);
-    const ids = [0, 1, 2].map(
-      (i) =>
-        ({ businessUnit: "sales", application: "app", namespace: `ns-${i}`, pvcName: `data-${i}` }) as never,
-    );
+    const ids: any[] = [0, 1, 2].map((i) => ({
+      businessUnit: "sales",
+      application: "app",
+      namespace: `ns-${i}`,
+      pvcName: `data-${i}`,
+    }));
     const files: Record<string, string> = {};
     const tampered = parseManifests(renderVolume(config, "primary", ids[0], 1));
     const pv = tampered.find((o) => o.kind === "PersistentVolume") as any;
@@ -367,7 +369,7 @@ describe("red-team regressions", () => {
       w.cards().find((m) => /sales\.x\.x\.x.*(cancelled|failed|succeeded)/.test(m.text)),
     );
     expect(volume.text).toMatch(
-      /cancelled: .*a DR operation \(dr-[0-9a-f]{8}, failover\) started before this request applied anything/,
+      /cancelled in .*: a DR operation \(dr-[0-9a-f]{8}, failover\) started before this request applied anything/,
     );
   }, 120_000);
 
