@@ -56,7 +56,9 @@ export interface Runtime {
 /** Reads and validates everything first (a bad setting throws ConfigError before any connection). */
 export function createRuntime(env: NodeJS.ProcessEnv, role: Role, options: RuntimeOptions = {}): Runtime {
   const { settings, config } = options.loaded ?? loadSettings(env, role);
-  registerSecrets(settings.secrets);
+  // The AWS SDK reads its own credentials; drbot must still never echo them.
+  const aws = (name: string) => env[name] ?? process.env[name];
+  registerSecrets([...settings.secrets, aws("AWS_SECRET_ACCESS_KEY"), aws("AWS_SESSION_TOKEN")]);
   registerKubeconfigSecrets(
     [config.sites.primary.cluster.kubeconfig, config.sites.secondary.cluster.kubeconfig],
     env,
