@@ -79,7 +79,7 @@ type ViewValues = Record<
 >;
 
 export function registerVolumeModal(app: App, deps: BotDeps): void {
-  app.view(VOLUME_MODAL_ID, async ({ ack, view, body, client }) => {
+  app.view(VOLUME_MODAL_ID, async ({ ack, view, body }) => {
     const values = view.state.values as ViewValues;
     const read = (block: string) =>
       values[block]?.value?.selected_option?.value ?? values[block]?.value?.value ?? undefined;
@@ -110,7 +110,7 @@ export function registerVolumeModal(app: App, deps: BotDeps): void {
     const tell = async (text: string) => {
       if (!channel) return;
       try {
-        await client.chat.postEphemeral({ channel, user: requester.id, text });
+        await deps.chat?.postEphemeral(channel, requester.id, text);
       } catch (err) {
         deps.log.warn({ err }, "could not tell the requester");
       }

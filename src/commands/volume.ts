@@ -32,7 +32,7 @@ const LIST_KEYS: Record<string, string> = {
 
 export function registerVolumeCommand(app: App, deps: BotDeps): void {
   app.command("/volume", async (args) => {
-    const { command, client } = args;
+    const { command } = args;
     const { ack, respond } = safeReplies(args);
     const sub = command.text.trim().split(/\s+/)[0]?.toLowerCase() ?? "";
     const requester = { id: command.user_id, name: command.user_name };
@@ -69,10 +69,8 @@ export function registerVolumeCommand(app: App, deps: BotDeps): void {
       // No arguments: a form. The trigger id is only valid for 3 s, so open it before anything else.
       await ack();
       try {
-        await client.views.open({
-          trigger_id: command.trigger_id,
-          view: volumeModal(deps.config, command.channel_id),
-        });
+        if (!deps.chat) throw new Error("SLACK_BOT_TOKEN is not set");
+        await deps.chat.openView(command.trigger_id, volumeModal(deps.config, command.channel_id) as never);
         count("modal");
       } catch (err) {
         await respond(
@@ -181,13 +179,13 @@ async function listVolumes(deps: BotDeps, user: string, bu?: string, application
     )
     .sort();
   const filter = [bu && `bu=${bu}`, application && `app=${application}`].filter(Boolean).join(" ");
-  const scope = visible === "all" ? "" : ` of ${visible.join(", ")}`;
+  const scope = visible === "all" ? "" : ` (you see ${visible.join(", ")})`;
   if (volumes.length === 0)
-    return md`No volumes${scope} recorded for the ${site} site${filter ? ` matching ${filter}` : ""}.`.text;
+    return md`No volumes recorded for the ${site} site${filter ? ` matching ${filter}` : ""}${scope}.`.text;
   const shown = volumes.slice(0, 100);
   const more =
     volumes.length > shown.length
       ? `\n…and ${volumes.length - shown.length} more; narrow with bu= or app=.`
       : "";
-  return `${md`*${volumes.length} volume${volumes.length === 1 ? "" : "s"}${scope} on the ${site} site${filter ? ` (${filter})` : ""}*, from Git:`.text}\n${shown.join("\n")}${more}`;
+  return `${md`*${volumes.length} volume${volumes.length === 1 ? "" : "s"} on the ${site} site${filter ? ` (${filter})` : ""}*${scope}, from Git:`.text}\n${shown.join("\n")}${more}`;
 }

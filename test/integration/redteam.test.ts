@@ -430,7 +430,7 @@ describe("red-team regressions", () => {
     );
     expect(await w.answer(await w.slash("list", USERS.stranger))).toMatch(/you are not a requester of any/);
     const sales = await w.answer(await w.slash("list", USERS.requester));
-    expect(sales).toMatch(/3 volumes of sales/);
+    expect(sales).toMatch(/3 volumes on the primary site\* \(you see sales\)/);
     expect(sales).not.toContain("ops.mon");
     expect(await w.answer(await w.slash("list bu=ops", USERS.requester))).toMatch(
       /may not list the volumes of business unit ops/,
