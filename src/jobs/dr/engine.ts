@@ -222,7 +222,6 @@ export function drJob(op: DrOperation): JobDefinition<DrInput, DrJobState, JobDe
           hint: "Ask again and have two approvers approve it. Nothing was changed.",
         });
       }
-      await checkApproved(deps, record, { policy: deps.config.approvals.failover, digest: plan.digest });
       const applying = await deps.dr.acquireDrLock(envelope.requestId);
       if (applying === null) {
         const holder = await deps.dr.drLockHolder();
@@ -234,6 +233,9 @@ export function drJob(op: DrOperation): JobDefinition<DrInput, DrJobState, JobDe
       await deps.dr.setOperation({ id: envelope.requestId, kind: op.kind, status: "running" });
       await wakeVolumeRequests(deps);
       await waitForVolumeRequests(ctx, applying);
+      // Right before the first destructive step: the approval as stored now, and the plan.
+      const now = (await deps.approvals.get(envelope.requestId)) ?? record;
+      await checkApproved(deps, now, { policy: deps.config.approvals.failover, digest: plan.digest });
       await op.stillValid?.(ctx);
       return { detail: md`held by ${envelope.requestId}; new volume requests are refused until it ends` };
     },
