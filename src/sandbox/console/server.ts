@@ -165,7 +165,10 @@ export class ConsoleServer {
     this.clients.add(client);
     req.on("close", () => {
       this.clients.delete(client);
-      if (this.clients.size === 0) clearTimeout(this.worldTimer);
+      if (this.clients.size === 0) {
+        clearTimeout(this.worldTimer);
+        this.worldTimer = undefined;
+      }
     });
     this.send(client, "channel", this.deps.channel.view(viewer));
     const world = await this.deps.world.read();
