@@ -23,9 +23,10 @@ export class SandboxStartError extends Error {
 }
 
 export const REDIS_MISSING = [
-  "drbot sandbox needs Redis: either set REDIS_URL (e.g. redis://127.0.0.1:6379), or install",
-  "redis-server so the sandbox can start its own: `apt-get install redis-server` (Debian/Ubuntu)",
-  "or `brew install redis` (macOS).",
+  "Redis is needed and redis-server is not on the PATH. Install it, and the sandbox starts its own:",
+  "  apt-get install redis-server    (Debian, Ubuntu)",
+  "  brew install redis              (macOS)",
+  "or point REDIS_URL at a Redis you have (e.g. REDIS_URL=redis://127.0.0.1:6379).",
 ].join("\n");
 
 export async function startSandboxRedis(dir: string, env: NodeJS.ProcessEnv): Promise<SandboxRedis> {

@@ -89,6 +89,8 @@ export interface Sandbox {
   redisPid: number | undefined;
   service: Service;
   slack: FakeSlack;
+  /** The bot token the Slack stand-in accepts (random per start), to post to it as drbot does. */
+  slackBotToken: string;
   efs: FakeEfs;
   kube: { primary: FakeKube; secondary: FakeKube };
   github: FakeGitHub;
@@ -245,6 +247,7 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
       redisPid: redis.pid,
       service,
       ...stand,
+      slackBotToken: secrets.bot,
       controls,
       replicator,
       seeded,
@@ -401,7 +404,7 @@ async function requireGit(): Promise<void> {
     await execFileAsync("git", ["--version"]);
   } catch {
     throw new SandboxStartError(
-      "drbot sandbox needs git (the GitHub stand-in keeps a real repository): `apt-get install git` (Debian/Ubuntu) or `brew install git` (macOS).",
+      "git is needed (the GitHub stand-in keeps a real repository) and is not on the PATH: `apt-get install git` (Debian, Ubuntu) or `brew install git` (macOS).",
     );
   }
 }
