@@ -483,14 +483,23 @@ async function control(action) {
   await api("/api/controls", { action }).catch(showNotice);
 }
 
+/** Commits never change: each diff is fetched once, and redrawn panels show it at once. */
+const diffs = new Map();
+
 /** @param {string} sha @param {HTMLElement} into */
 async function showCommit(sha, into) {
-  if (into.dataset.loaded) return;
+  const known = diffs.get(sha);
+  if (known !== undefined) {
+    into.textContent = known;
+    return;
+  }
   into.textContent = "loading…";
   const res = await fetch(`/api/git/commit?sha=${encodeURIComponent(sha)}`);
   const text = await res.text();
-  into.textContent = res.ok ? text : `The commit could not be shown: ${text}`;
-  if (res.ok) into.dataset.loaded = "1";
+  if (res.ok) diffs.set(sha, text);
+  // The panel may have been redrawn meanwhile: fill the diff that is on the page now.
+  const current = document.querySelector(`.commits li[data-sha="${sha}"] pre.diff`) ?? into;
+  current.textContent = res.ok ? text : `The commit could not be shown: ${text}`;
 }
 
 /** A commit link on a card (the GitHub stand-in's address) opens the commit in the Git panel. */
