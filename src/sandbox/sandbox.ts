@@ -124,11 +124,11 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
 
     const redis = await startSandboxRedis(layout.redisDir, env);
     cleanup.push(() => redis.stop());
-    const client = new Redis(redis.url, { maxRetriesPerRequest: 2, lazyConnect: true });
-    client.on("error", () => {}); // reported through the console's reads and drbot's own log
-    await client.connect();
-    cleanup.push(() => client.disconnect());
-    if (options.reset && env.REDIS_URL) await deleteKeys(client, prefix);
+    const redisClient = new Redis(redis.url, { maxRetriesPerRequest: 2, lazyConnect: true });
+    redisClient.on("error", () => {}); // reported through the console's reads and drbot's own log
+    await redisClient.connect();
+    cleanup.push(() => redisClient.disconnect());
+    if (options.reset && env.REDIS_URL) await deleteKeys(redisClient, prefix);
 
     const secrets = {
       bot: `xoxb-sandbox-${randomBytes(12).toString("hex")}`,
@@ -188,7 +188,7 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
 
     let seeded = 0;
     if (options.volumes && options.volumes > 0) {
-      const site = (await new DrState(client, prefix).activeSite()).site;
+      const site = (await new DrState(redisClient, prefix).activeSite()).site;
       seeded = await seedVolumes(options.volumes, {
         config: loadConfig(layout.config),
         site,
@@ -223,7 +223,7 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
         kube: stand.kube,
         github: stand.github,
         mounts: layout.mounts,
-        redis: client,
+        redis: redisClient,
         prefix,
         controls: () => controls.state(),
       }),

@@ -40,14 +40,15 @@ export interface ConsoleServerDeps {
   onError?(err: unknown): void;
 }
 
-interface Client {
+/** An open page: its event stream and who it shows the channel to. */
+interface OpenPage {
   res: ServerResponse;
   viewer: Person;
 }
 
 export class ConsoleServer {
   private readonly deps: ConsoleServerDeps;
-  private readonly clients = new Set<Client>();
+  private readonly pages = new Set<OpenPage>();
   private channelPush: NodeJS.Timeout | undefined;
   private worldTimer: NodeJS.Timeout | undefined;
   private keepAlive: NodeJS.Timeout;
@@ -59,7 +60,7 @@ export class ConsoleServer {
     this.stopListening = deps.slack.onChange(() => this.channelChanged());
     deps.controls.onChange(() => void this.refreshWorld(true));
     this.keepAlive = setInterval(() => {
-      for (const c of this.clients) c.res.write(": keep-alive\n\n");
+      for (const c of this.pages) c.res.write(": keep-alive\n\n");
     }, 15_000);
     this.keepAlive.unref();
   }
@@ -69,7 +70,7 @@ export class ConsoleServer {
     if (this.channelPush) return;
     this.channelPush = setTimeout(() => {
       this.channelPush = undefined;
-      for (const c of this.clients) this.send(c, "channel", this.deps.channel.view(c.viewer));
+      for (const c of this.pages) this.send(c, "channel", this.deps.channel.view(c.viewer));
     }, 20);
   }
 
@@ -78,8 +79,8 @@ export class ConsoleServer {
     clearTimeout(this.channelPush);
     clearTimeout(this.worldTimer);
     clearInterval(this.keepAlive);
-    for (const c of this.clients) c.res.end();
-    this.clients.clear();
+    for (const c of this.pages) c.res.end();
+    this.pages.clear();
   }
 
   handle(req: IncomingMessage, res: ServerResponse): void {
@@ -161,18 +162,21 @@ export class ConsoleServer {
       connection: "keep-alive",
       ...SECURITY_HEADERS,
     });
-    const client: Client = { res, viewer };
-    this.clients.add(client);
+    const page: OpenPage = { res, viewer };
+    this.pages.add(page);
     req.on("close", () => {
-      this.clients.delete(client);
-      if (this.clients.size === 0) {
+      this.pages.delete(page);
+      if (this.pages.size === 0) {
         clearTimeout(this.worldTimer);
         this.worldTimer = undefined;
       }
     });
-    this.send(client, "channel", this.deps.channel.view(viewer));
-    const world = await this.deps.world.read();
-    this.send(client, "world", world);
+    this.send(page, "channel", this.deps.channel.view(viewer));
+    try {
+      this.send(page, "world", await this.deps.world.read());
+    } catch (err) {
+      this.problem(err);
+    }
     if (!this.worldTimer) this.scheduleWorld();
   }
 
@@ -180,32 +184,39 @@ export class ConsoleServer {
     clearTimeout(this.worldTimer);
     this.worldTimer = setTimeout(() => {
       void this.refreshWorld(false).finally(() => {
-        if (this.clients.size > 0) this.scheduleWorld();
+        if (this.pages.size > 0) this.scheduleWorld();
         else this.worldTimer = undefined;
       });
     }, this.deps.worldRefreshMs);
   }
 
   private async refreshWorld(force: boolean): Promise<void> {
-    if (this.clients.size === 0) return;
+    if (this.pages.size === 0) return;
     try {
       const world = await this.deps.world.read();
       const text = JSON.stringify(world);
       if (!force && text === this.lastWorld) return;
       this.lastWorld = text;
-      for (const c of this.clients) this.write(c, "world", text);
+      for (const c of this.pages) this.write(c, "world", text);
     } catch (err) {
-      this.deps.onError?.(err);
+      this.problem(err);
     }
   }
 
-  private send(client: Client, event: string, data: unknown): void {
-    this.write(client, event, JSON.stringify(data));
+  /** The world could not be read (Redis gone, a folder unreadable): every page says so. */
+  private problem(err: unknown): void {
+    this.deps.onError?.(err);
+    const message = `The outside systems could not be read: ${(err as Error).message}`;
+    for (const c of this.pages) this.send(c, "problem", { message });
   }
 
-  private write(client: Client, event: string, text: string): void {
+  private send(page: OpenPage, event: string, data: unknown): void {
+    this.write(page, event, JSON.stringify(data));
+  }
+
+  private write(page: OpenPage, event: string, text: string): void {
     // JSON has no raw line breaks, so one data line carries it.
-    client.res.write(`event: ${event}\ndata: ${text}\n\n`);
+    page.res.write(`event: ${event}\ndata: ${text}\n\n`);
   }
 }
 

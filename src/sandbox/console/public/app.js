@@ -114,6 +114,9 @@ function connect(person) {
     state.channel = JSON.parse(/** @type {MessageEvent} */ (ev).data);
     renderChannel();
   });
+  events.addEventListener("problem", (ev) => {
+    showNotice(new Error(JSON.parse(/** @type {MessageEvent} */ (ev).data).message));
+  });
   events.addEventListener("world", (ev) => {
     renderWorld($("world"), JSON.parse(/** @type {MessageEvent} */ (ev).data), {
       onControl: (action) => void control(action),
