@@ -74,7 +74,7 @@ export interface SandboxOptions {
   reset?: boolean;
   /** REDIS_URL and LOG_LEVEL are read from here. */
   env?: NodeJS.ProcessEnv;
-  /** Key prefix in Redis (tests that share one Redis). */
+  /** Key prefix in Redis (default drbot-sandbox; tests that share one Redis pass their own). */
   redisPrefix?: string;
   timing?: Partial<SandboxTiming>;
   /** Where drbot's JSON log goes; default: drbot.log in the state directory. */
@@ -107,7 +107,8 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
   const timing = { ...DEMO_TIMING, ...options.timing };
   const env = options.env ?? process.env;
   const layout = layoutOf(options.dir);
-  const prefix = options.redisPrefix ?? "drbot";
+  // Its own prefix: with REDIS_URL the sandbox shares a Redis, and --reset removes only its keys.
+  const prefix = options.redisPrefix ?? "drbot-sandbox";
   const cleanup: Array<() => Promise<unknown> | unknown> = [];
   const unwind = async () => {
     for (const step of cleanup.splice(0).reverse()) await Promise.resolve(step()).catch(() => {});
