@@ -89,6 +89,7 @@ describe("drbot sandbox, the process", () => {
     // First start: fresh, with two seeded volumes.
     const first = run(cwd, ["--port", "0", "--volumes", "2"]);
     const { url, ms } = await started(first);
+    console.log(`sandbox start-up: ${ms} ms`);
     expect(ms).toBeLessThan(15_000);
     const page = await fetch(url);
     expect(page.status).toBe(200);
