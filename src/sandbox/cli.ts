@@ -3,8 +3,8 @@
 // Ctrl-C or SIGTERM.
 
 import { parseArgs } from "node:util";
-import { SandboxStartError } from "./redis.ts";
 import { startSandbox } from "./sandbox.ts";
+import { SandboxStartError } from "./start-error.ts";
 import { StateFileError } from "./state.ts";
 
 const DETAIL = `usage: drbot sandbox [--volumes N] [--reset] [--port P]

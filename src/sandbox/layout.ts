@@ -2,9 +2,12 @@
 // default), so `--reset` is one removal and a restart finds what the last run left.
 
 import { createHash } from "node:crypto";
-import { lstat, mkdir, readlink, rm, symlink } from "node:fs/promises";
+import { existsSync } from "node:fs";
+import { lstat, mkdir, readdir, readFile, readlink, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { stopLeftoverRedis } from "./redis.ts";
+import { SandboxStartError } from "./start-error.ts";
 
 export interface Layout {
   root: string;
@@ -66,4 +69,36 @@ export async function ensureLayout(layout: Layout): Promise<void> {
     join(layout.gitDir, ".."),
   ])
     await mkdir(d, { recursive: true });
+}
+
+/**
+ * One sandbox per state directory. A lock whose process is gone is taken over; `--reset` removes
+ * the directory, but only one that looks like a sandbox's (never a folder someone passed by mistake).
+ */
+export async function claimDirectory(layout: Layout, reset: boolean): Promise<void> {
+  const holder = Number((await readFile(layout.lock, "utf8").catch(() => "")).trim());
+  if (Number.isInteger(holder) && holder > 0 && holder !== process.pid && alive(holder))
+    throw new SandboxStartError(
+      `another drbot sandbox (pid ${holder}) is using ${layout.root}; stop it first (Ctrl-C in its terminal)`,
+    );
+  if (reset && existsSync(layout.root)) {
+    const names = await readdir(layout.root);
+    const ours = ["drbot.yaml", "state.json", "sandbox.pid", "redis", "github", "efs-primary"];
+    if (names.length > 0 && !names.some((n) => ours.includes(n)))
+      throw new SandboxStartError(`${layout.root} does not look like a sandbox directory; not removing it`);
+    // A Redis that a killed sandbox left running would write its files back after the removal.
+    await stopLeftoverRedis(layout.redisDir);
+    await rm(layout.root, { recursive: true, force: true });
+  }
+  await ensureLayout(layout);
+  await writeFile(layout.lock, `${process.pid}\n`);
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
 }

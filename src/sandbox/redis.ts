@@ -10,16 +10,13 @@ import { readFile, rm } from "node:fs/promises";
 import { createServer, Socket } from "node:net";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
+import { SandboxStartError } from "./start-error.ts";
 
 export interface SandboxRedis {
   url: string;
   /** The redis-server this sandbox started, if it started one. */
   pid: number | undefined;
   stop(): Promise<void>;
-}
-
-export class SandboxStartError extends Error {
-  override readonly name = "SandboxStartError";
 }
 
 export const REDIS_MISSING = [

@@ -6,11 +6,10 @@
 
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { createWriteStream, existsSync, type WriteStream } from "node:fs";
-import { readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { createWriteStream, type WriteStream } from "node:fs";
+import { rm } from "node:fs/promises";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { join } from "node:path";
 import { promisify } from "node:util";
 import { Redis } from "ioredis";
 import type { DestinationStream } from "pino";
@@ -22,16 +21,18 @@ import { ChannelConsole } from "./console/channel.ts";
 import { ConsoleServer } from "./console/server.ts";
 import { WorldReader } from "./console/world.ts";
 import { type ControlState, Controls } from "./controls.ts";
-import { configSafePath, ensureLayout, type Layout, layoutOf } from "./layout.ts";
-import { BOT, CHANNEL, PEOPLE_LIST, SITE_NAMES, SITES } from "./people.ts";
-import { type SandboxRedis, SandboxStartError, startSandboxRedis, stopLeftoverRedis } from "./redis.ts";
+import { claimDirectory, configSafePath, type Layout, layoutOf } from "./layout.ts";
+import { SITE_NAMES, SITES } from "./people.ts";
+import { startSandboxRedis } from "./redis.ts";
 import { Replicator } from "./replicator.ts";
 import { seedVolumes } from "./seed.ts";
-import { FakeEfs } from "./stand-ins/efs.ts";
-import { FakeGitHub } from "./stand-ins/github.ts";
-import { FakeKube } from "./stand-ins/kube.ts";
-import { type FakeSlack, startFakeSlack } from "./stand-ins/slack.ts";
-import { loadState, restoreState, type SandboxState, saveState, snapshotState } from "./state.ts";
+import type { FakeEfs } from "./stand-ins/efs.ts";
+import type { FakeGitHub } from "./stand-ins/github.ts";
+import type { FakeKube } from "./stand-ins/kube.ts";
+import type { FakeSlack } from "./stand-ins/slack.ts";
+import { SandboxStartError } from "./start-error.ts";
+import { freshWorld, type StandIns, startStandIns, trimRequestLogs } from "./start-stand-ins.ts";
+import { loadState, restoreState, type SandboxState, snapshotState, startStateSaver } from "./state.ts";
 
 const execFileAsync = promisify(execFile);
 
@@ -116,7 +117,7 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
 
   try {
     await requireGit();
-    await holdLock(layout, options.reset ?? false);
+    await claimDirectory(layout, options.reset ?? false);
     cleanup.push(() => rm(layout.lock, { force: true }));
 
     // The console's port first: a port in use is the likeliest problem, found before anything starts.
@@ -136,14 +137,18 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
       signing: randomBytes(16).toString("hex"),
       github: `ghp_sandbox${randomBytes(16).toString("hex")}`,
     };
-    const stand = await startStandIns(layout, secrets, timing);
+    const stand = await startStandIns(layout.gitDir, secrets, timing);
     cleanup.push(() => stand.close());
 
     const saved = await loadState(layout.state);
     const restoreProblems = saved ? restoreState(saved, stand) : freshWorld(stand.efs);
     const controls = new Controls(stand.efs, stand.kube.primary, saved?.controls);
     // Saved every few seconds and, at stop, after drbot and the replicator have stopped.
-    const saver = stateSaver(layout.state, () => snapshotOf(stand, controls.state()), timing.saveEveryMs);
+    const saver = startStateSaver(
+      layout.state,
+      () => snapshotOf(stand, controls.state()),
+      timing.saveEveryMs,
+    );
     cleanup.push(() => saver.stop());
 
     const mounts = {
@@ -264,95 +269,6 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
   }
 }
 
-type StandIns = {
-  slack: FakeSlack;
-  efs: FakeEfs;
-  kube: { primary: FakeKube; secondary: FakeKube };
-  github: FakeGitHub;
-  close(): Promise<void>;
-};
-
-async function startStandIns(
-  layout: Layout,
-  secrets: { bot: string; signing: string; github: string },
-  timing: SandboxTiming,
-): Promise<StandIns> {
-  const started: Array<{ close(): Promise<void> }> = [];
-  const close = async () => {
-    for (const s of started.reverse()) await s.close().catch(() => {});
-  };
-  try {
-    const slack = await startFakeSlack({
-      botToken: secrets.bot,
-      signingSecret: secrets.signing,
-      users: PEOPLE_LIST.map((p) => ({ id: p.id, name: p.name, realName: p.realName })),
-      channels: [{ id: CHANNEL.id, name: CHANNEL.name }],
-      team: { id: "T0SANDBOX", name: "drbot sandbox", domain: "drbot-sandbox" },
-      bot: BOT,
-    });
-    started.push(slack);
-    const efs = new FakeEfs();
-    efs.setDeletionBehaviour({ afterMs: timing.replicationDeletionMs });
-    await efs.start();
-    started.push(efs);
-    const primary = new FakeKube({ contextName: "primary", bindDelayMs: timing.bindDelayMs });
-    await primary.start();
-    started.push(primary);
-    const secondary = new FakeKube({ contextName: "secondary", bindDelayMs: timing.bindDelayMs });
-    await secondary.start();
-    started.push(secondary);
-    const github = await startGitHubOn(layout.gitDir, secrets.github);
-    // Only its server: FakeGitHub.close() would delete the repository, which is the sandbox's state.
-    started.push({ close: () => github.http.close() });
-    return { slack, efs, kube: { primary, secondary }, github, close };
-  } catch (err) {
-    await close();
-    throw err;
-  }
-}
-
-/** The GitHub stand-in on the sandbox's own bare repository, made (with an initial commit) once. */
-async function startGitHubOn(gitDir: string, token: string): Promise<FakeGitHub> {
-  const fresh = !existsSync(join(gitDir, "HEAD"));
-  if (fresh) {
-    await execFileAsync("git", ["init", "--bare", "--quiet", "--initial-branch=main", gitDir]);
-    // Every object stays loose, which is what the stand-in's in-process reader expects.
-    await execFileAsync("git", ["--git-dir", gitDir, "config", "gc.auto", "0"]);
-  }
-  const github = new FakeGitHub({ owner: "acme", repo: "dr-volumes", token, gitDir });
-  if (fresh)
-    github.commitFile(
-      "README.md",
-      "# dr-volumes\n\nGitOps repository of the drbot sandbox: PV/PVC manifests per site and the DR state.\n",
-      "Initial commit",
-    );
-  await github.http.start();
-  return github;
-}
-
-/** Both file systems and the replication between them, as a new AWS account would have them set up. */
-function freshWorld(efs: FakeEfs): string[] {
-  efs.addFileSystem({
-    id: SITES.primary.fileSystemId,
-    region: SITES.primary.region,
-    name: "drbot-sandbox-primary",
-    mountTargets: 3,
-  });
-  efs.addFileSystem({
-    id: SITES.secondary.fileSystemId,
-    region: SITES.secondary.region,
-    name: "drbot-sandbox-secondary",
-    mountTargets: 3,
-    overwriteProtection: "DISABLED",
-  });
-  efs.addReplication({
-    sourceFileSystemId: SITES.primary.fileSystemId,
-    destinationFileSystemId: SITES.secondary.fileSystemId,
-    lastReplicatedTimestamp: new Date(),
-  });
-  return [];
-}
-
 function snapshotOf(stand: StandIns, controls: ControlState): SandboxState {
   return snapshotState({
     efs: stand.efs,
@@ -360,30 +276,6 @@ function snapshotOf(stand: StandIns, controls: ControlState): SandboxState {
     fileSystemIds: SITE_NAMES.map((s) => SITES[s].fileSystemId),
     controls,
   });
-}
-
-/** Saves when something changed (the time of saving aside), every `everyMs`, and once more at stop. */
-function stateSaver(path: string, snapshot: () => SandboxState, everyMs: number) {
-  let last = "";
-  let saving: Promise<void> = Promise.resolve();
-  const save = () => {
-    saving = saving.then(async () => {
-      const state = snapshot();
-      const key = JSON.stringify({ ...state, savedAt: "" });
-      if (key === last) return;
-      await saveState(path, state);
-      last = key;
-    });
-    return saving;
-  };
-  const timer = setInterval(() => void save().catch(() => {}), everyMs);
-  timer.unref();
-  return {
-    stop: async () => {
-      clearInterval(timer);
-      await save();
-    },
-  };
 }
 
 /** The AWS SDK reads its EFS endpoint and credentials from the environment: make both local. */
@@ -407,38 +299,6 @@ async function requireGit(): Promise<void> {
     throw new SandboxStartError(
       "git is needed (the GitHub stand-in keeps a real repository) and is not on the PATH: `apt-get install git` (Debian, Ubuntu) or `brew install git` (macOS).",
     );
-  }
-}
-
-/**
- * One sandbox per state directory. A lock whose process is gone is taken over; `--reset` removes
- * the directory, but only one that looks like a sandbox's (never a folder someone passed by mistake).
- */
-async function holdLock(layout: Layout, reset: boolean): Promise<void> {
-  const holder = Number((await readFile(layout.lock, "utf8").catch(() => "")).trim());
-  if (Number.isInteger(holder) && holder > 0 && holder !== process.pid && alive(holder))
-    throw new SandboxStartError(
-      `another drbot sandbox (pid ${holder}) is using ${layout.root}; stop it first (Ctrl-C in its terminal)`,
-    );
-  if (reset && existsSync(layout.root)) {
-    const names = await readdir(layout.root);
-    const ours = ["drbot.yaml", "state.json", "sandbox.pid", "redis", "github", "efs-primary"];
-    if (names.length > 0 && !names.some((n) => ours.includes(n)))
-      throw new SandboxStartError(`${layout.root} does not look like a sandbox directory; not removing it`);
-    // A Redis that a killed sandbox left running would write its files back after the removal.
-    await stopLeftoverRedis(layout.redisDir);
-    await rm(layout.root, { recursive: true, force: true });
-  }
-  await ensureLayout(layout);
-  await writeFile(layout.lock, `${process.pid}\n`);
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
   }
 }
 
@@ -474,19 +334,3 @@ async function deleteKeys(redis: Redis, prefix: string): Promise<void> {
     cursor = next;
   } while (cursor !== "0");
 }
-
-/** The stand-ins log every request for tests; a sandbox that runs for days keeps only the recent ones. */
-function trimRequestLogs(stand: StandIns): void {
-  for (const server of [
-    stand.slack.http,
-    stand.efs.http,
-    stand.kube.primary.http,
-    stand.kube.secondary.http,
-    stand.github.http,
-  ]) {
-    const excess = server.requests.length - 1_000;
-    if (excess > 0) server.requests.splice(0, excess);
-  }
-}
-
-export { type SandboxRedis, SandboxStartError };

@@ -227,3 +227,31 @@ export async function loadState(path: string): Promise<SandboxState | undefined>
   }
   return parsed.data;
 }
+
+/** Saves when something changed (the time of saving aside), every `everyMs`, and once more at stop. */
+export function startStateSaver(
+  path: string,
+  snapshot: () => SandboxState,
+  everyMs: number,
+): { stop(): Promise<void> } {
+  let last = "";
+  let saving: Promise<void> = Promise.resolve();
+  const save = () => {
+    saving = saving.then(async () => {
+      const state = snapshot();
+      const key = JSON.stringify({ ...state, savedAt: "" });
+      if (key === last) return;
+      await saveState(path, state);
+      last = key;
+    });
+    return saving;
+  };
+  const timer = setInterval(() => void save().catch(() => {}), everyMs);
+  timer.unref();
+  return {
+    stop: async () => {
+      clearInterval(timer);
+      await save();
+    },
+  };
+}
