@@ -1,4 +1,5 @@
-// drbot's one executable. Subcommands: serve | bot | worker | volume create | dr status | config check.
+// drbot's one executable. Subcommands: serve | bot | worker | sandbox | volume create | dr status |
+// config check.
 
 import { configCheck } from "./cli/config-check.ts";
 import { drStatusCli } from "./cli/dr-status.ts";
@@ -13,6 +14,9 @@ usage:
   drbot serve                 Slack receiver, HTTP endpoints and workers in one process
   drbot bot                   Slack receiver and HTTP endpoints only
   drbot worker                workers only (still serving /healthz, /readyz, /metrics)
+  drbot sandbox [--volumes N] [--reset] [--port P]
+                              everything on this machine: local stand-ins of Slack, EFS,
+                              Kubernetes and GitHub, and a Slack-like console in the browser
   ${VOLUME_CREATE_USAGE.replace("usage: ", "")}
   drbot dr status [--json]    active site, replication and lag, recorded volumes, DR operations
   drbot dr unlock <id>        release a DR lock whose failover is no longer running
@@ -29,6 +33,11 @@ async function main(argv: string[]): Promise<number> {
     case "bot":
     case "worker":
       return runService(command);
+    case "sandbox": {
+      // Loaded only here: serve, bot and worker never touch the stand-ins.
+      const { sandboxCli } = await import("./sandbox/cli.ts");
+      return sandboxCli(argv.slice(1), process.env, print);
+    }
     case "volume":
       if (sub === "create") return volumeCreateCli(rest, process.env, print);
       break;

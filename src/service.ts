@@ -31,6 +31,8 @@ export interface ServiceOptions {
   notifier?: { minIntervalMs?: number; retryDelayMs?: number };
   adapters?: AdapterOverrides;
   logDestination?: import("pino").DestinationStream;
+  /** Listen on this address only (the sandbox: 127.0.0.1); default: every interface. */
+  host?: string;
 }
 
 export interface Service {
@@ -84,7 +86,11 @@ export async function startService(
     if (receiver?.listener && path === "/slack/events") return receiver.listener(req, res);
     send(res, 404, { error: "not found" });
   });
-  await new Promise<void>((resolve) => server.listen(settings.port, resolve));
+  await new Promise<void>((resolve) =>
+    options.host
+      ? server.listen(settings.port, options.host, resolve)
+      : server.listen(settings.port, resolve),
+  );
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   log.info(
     {

@@ -94,6 +94,14 @@ export interface ResponseUrlPost {
   at: number;
 }
 
+/** What changed in what the fake Slack shows; see `FakeSlack.onChange`. */
+export interface SlackChange {
+  kind: "message" | "update" | "delete" | "ephemeral" | "view" | "response";
+  channel?: string;
+  ts?: string;
+  user?: string;
+}
+
 export interface SlashCommandInput {
   command: string;
   text?: string;
@@ -246,6 +254,7 @@ export class FakeSlack {
   private readonly responseUrls = new Map<string, ResponseUrlRecord>();
   private lastTsMicros = 0;
   private readonly methods: Record<string, (args: Args) => MethodResult>;
+  private readonly changeListeners = new Set<(change: SlackChange) => void>();
   /** Socket Mode: the app-level token and the WebSocket URL `apps.connections.open` hands out. */
   appToken: string | undefined;
   socketModeUrl: string | undefined;
@@ -313,6 +322,26 @@ export class FakeSlack {
 
   setScopes(scopes: string[]): void {
     this.scopes = [...scopes];
+  }
+
+  /**
+   * Calls `listener` after every stored message, update, deletion, ephemeral, opened or updated
+   * view and response_url post, so a viewer (the sandbox console) can push instead of polling.
+   * Returns a function that removes the listener.
+   */
+  onChange(listener: (change: SlackChange) => void): () => void {
+    this.changeListeners.add(listener);
+    return () => this.changeListeners.delete(listener);
+  }
+
+  private changed(change: SlackChange): void {
+    for (const listener of this.changeListeners) {
+      try {
+        listener(change);
+      } catch {
+        // A viewer's failure must not break the Web API call that caused the change.
+      }
+    }
   }
 
   // ---- state for assertions ------------------------------------------------------------------
@@ -680,6 +709,7 @@ export class FakeSlack {
       via: "chat.postEphemeral",
       at: Date.now(),
     });
+    this.changed({ kind: "ephemeral", channel: channel.id, user });
     return { message_ts: this.nextTs() };
   }
 
@@ -716,6 +746,7 @@ export class FakeSlack {
       updates: [],
     };
     this.views.push(opened);
+    this.changed({ kind: "view", user: opened.user });
     return { view: this.viewJson(opened) };
   }
 
@@ -734,6 +765,7 @@ export class FakeSlack {
     target.view = view;
     target.updates.push(view);
     target.hash = newHash();
+    this.changed({ kind: "view", user: target.user });
     return { view: this.viewJson(target) };
   }
 
@@ -822,6 +854,7 @@ export class FakeSlack {
     };
     this.responses.push(post);
     this.deliver(post, record);
+    this.changed({ kind: "response", channel: post.channel, user: post.user });
     return json(200, { ok: true });
   }
 
@@ -830,6 +863,7 @@ export class FakeSlack {
     const original = record.messageTs ? this.message(record.channel, record.messageTs) : undefined;
     if (original && post.deleteOriginal) {
       original.deleted = true;
+      this.changed({ kind: "delete", channel: original.channel, ts: original.ts });
       return;
     }
     if (original && post.replaceOriginal) {
@@ -858,6 +892,7 @@ export class FakeSlack {
       via: "response_url",
       at: post.at,
     });
+    this.changed({ kind: "ephemeral", channel: record.channel, user: record.user });
   }
 
   // ---- helpers -------------------------------------------------------------------------------
@@ -890,12 +925,14 @@ export class FakeSlack {
     const list = this.messagesByChannel.get(message.channel) ?? [];
     list.push(message);
     this.messagesByChannel.set(message.channel, list);
+    this.changed({ kind: "message", channel: message.channel, ts: message.ts });
   }
 
   private applyUpdate(message: FakeMessage, text: string, blocks: unknown[] | undefined): void {
     message.text = text;
     message.blocks = blocks;
     message.updates.push({ text, blocks, at: Date.now() });
+    this.changed({ kind: "update", channel: message.channel, ts: message.ts });
   }
 
   /** Slack-style ts (`1732212345.000100`): unique and strictly increasing, 100 µs apart at least. */
