@@ -103,7 +103,7 @@ export function approvalCard(record: ApprovalRecord): { text: string; blocks: Bl
           action_id: APPROVE_ACTION,
           value: record.id,
           style: "primary",
-          text: { type: "plain_text", text: "Approve" },
+          text: { type: "plain_text", text: truncate(`Approve ${actionNoun(record.action)}`, 75) },
           confirm: {
             title: { type: "plain_text", text: truncate(`Approve this ${what}?`, 100) },
             text: {
