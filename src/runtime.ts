@@ -4,6 +4,7 @@
 
 import type { DestinationStream } from "pino";
 import { Approvals } from "./core/approvals.ts";
+import { AuditLog } from "./core/audit.ts";
 import { Authorizer } from "./core/authorize.ts";
 import { type Config, loadConfig } from "./core/config.ts";
 import { DrState } from "./core/dr-state.ts";
@@ -47,6 +48,7 @@ export interface Runtime {
   adapters: Adapters;
   dr: DrState;
   approvals: Approvals;
+  audit: AuditLog;
   failovers: FailoverStore;
   authorizer: Authorizer;
   close(): Promise<void>;
@@ -74,6 +76,7 @@ export function createRuntime(env: NodeJS.ProcessEnv, role: Role, options: Runti
   for (const q of Object.values(queues))
     q.on("error", (err) => log.warn({ err, queue: q.name }, "queue connection error"));
 
+  const audit = new AuditLog(redis, prefix, config.audit.retention);
   let closing: Promise<void> | undefined;
   return {
     role,
@@ -87,7 +90,8 @@ export function createRuntime(env: NodeJS.ProcessEnv, role: Role, options: Runti
     queues,
     adapters,
     dr: new DrState(redis, prefix),
-    approvals: new Approvals(redis, prefix),
+    approvals: new Approvals(redis, prefix, audit),
+    audit,
     failovers: new FailoverStore(redis, prefix),
     authorizer: new Authorizer(adapters.chat),
     close() {
