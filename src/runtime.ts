@@ -12,6 +12,7 @@ import { type EnvSettings, type Role, readEnv } from "./core/env.ts";
 import { FailoverStore } from "./core/failover-store.ts";
 import { createLogger, type Logger } from "./core/logger.ts";
 import { createMetrics, type Metrics } from "./core/metrics.ts";
+import { observationStaleAfterMs, ProtectionStore } from "./jobs/protection-watch/store.ts";
 import { createQueues, createRedis, type Queues, type RedisClient, redisConnection } from "./jobs/queues.ts";
 import { type AdapterOverrides, type Adapters, createAdapters } from "./wiring.ts";
 
@@ -49,6 +50,7 @@ export interface Runtime {
   dr: DrState;
   approvals: Approvals;
   audit: AuditLog;
+  protection: ProtectionStore;
   failovers: FailoverStore;
   authorizer: Authorizer;
   close(): Promise<void>;
@@ -62,11 +64,15 @@ export function createRuntime(env: NodeJS.ProcessEnv, role: Role, options: Runti
     secrets: settings.secrets,
     ...(options.logDestination ? { destination: options.logDestination } : {}),
   }).child({ role });
-  const metrics = createMetrics();
   const prefix = options.redisPrefix ?? settings.tuning.redisPrefix;
   const connection = redisConnection(settings.redisUrl);
   const redis = createRedis(connection);
   redis.on("error", (err) => log.warn({ err }, "redis connection error"));
+  const protection = new ProtectionStore(redis, prefix);
+  const metrics = createMetrics({
+    replicationLag: () =>
+      protection.replicationLag(Date.now(), observationStaleAfterMs(config.dr.watchInterval)),
+  });
   const adapters = createAdapters(config, settings, log, {
     paceGitWrites: settings.tuning.paceGitWrites,
     ...(role === "cli" ? {} : { metrics }),
@@ -92,6 +98,7 @@ export function createRuntime(env: NodeJS.ProcessEnv, role: Role, options: Runti
     dr: new DrState(redis, prefix),
     approvals: new Approvals(redis, prefix, audit),
     audit,
+    protection,
     failovers: new FailoverStore(redis, prefix),
     authorizer: new Authorizer(adapters.chat),
     close() {

@@ -8,6 +8,8 @@ import type { JobEnvelope } from "../core/steps.ts";
 export const QUEUES = {
   "volume-create": "volume-create",
   "dr-failover": "dr-failover",
+  /** drbot's own periodic replication check (a job scheduler); its jobs carry no data. */
+  "protection-watch": "protection-watch",
 } as const;
 export type JobKind = keyof typeof QUEUES;
 
