@@ -131,6 +131,10 @@ describe("the queue dashboard", () => {
     expect(await page.text()).toMatch(/<html/i);
     const api = await fetch(`${url}/api/queues`, { headers: auth });
     const body = (await api.json()) as { queues: Array<{ name: string }> };
-    expect(body.queues.map((q) => q.name).sort()).toEqual(["dr-failover", "volume-create"]);
+    expect(body.queues.map((q) => q.name).sort()).toEqual([
+      "dr-failover",
+      "protection-watch",
+      "volume-create",
+    ]);
   });
 });
