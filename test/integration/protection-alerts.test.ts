@@ -135,4 +135,24 @@ describe("protection alerts", () => {
       "protection.restored",
     ]);
   });
+
+  it("still sees the lag through the standby's region when the active region does not answer", async () => {
+    const standbyCalls = () => world.efs.callsTo("DescribeReplicationConfigurations", "us-west-2").length;
+    const before = standbyCalls();
+    world.efs.setRegionDown("us-east-1", true);
+    try {
+      world.efs.setLastReplicated(FS.primary, new Date(Date.now() - 40 * 60_000));
+      const alert = await world.until("the alert during the outage", () => alerts()[2]);
+      expect(alert.text).toMatch(/is 40m\d*s? behind, above the 30m objective/);
+      expect(standbyCalls()).toBeGreaterThan(before);
+    } finally {
+      world.efs.setRegionDown("us-east-1", false);
+    }
+    world.efs.setLastReplicated(FS.primary, new Date());
+    await world.until(
+      "the alert to be resolved",
+      () => /DR protection restored/.test(alerts()[2]?.text ?? "") || undefined,
+    );
+    expect(alerts()).toHaveLength(3);
+  });
 });

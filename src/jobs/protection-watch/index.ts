@@ -198,6 +198,8 @@ export function startProtectionWatch(
       },
     )
     .catch((err: unknown) => deps.log.error({ err }, "could not schedule the protection watch"));
+  if (deps.config.dr.alertChannel && !deps.chat)
+    deps.log.warn("dr.alertChannel is set but SLACK_BOT_TOKEN is not: protection alerts cannot be posted");
   const worker = new Worker(QUEUES["protection-watch"], async () => (await runProtectionTick(deps)).alert, {
     connection: settings.connection,
     prefix: settings.prefix,
