@@ -111,7 +111,7 @@ export class AuditLog {
   }
 
   /** Appends one entry (and indexes it under its request); returns its stream id. */
-  record(entry: AuditRecord): Promise<string> {
+  async record(entry: AuditRecord): Promise<string> {
     const [numberOfKeys, ...args] = this.appendArgs(entry);
     return (this.redis as unknown as { drbotAuditAppend: AppendCommand }).drbotAuditAppend(
       numberOfKeys as number,

@@ -67,7 +67,7 @@ describe("AuditLog", () => {
 
   it("refuses an entry without an event and writes nothing", async () => {
     const audit = new AuditLog(redis, freshPrefix());
-    expect(() => audit.record({ event: "" })).toThrow(/needs an event/);
+    await expect(audit.record({ event: "" })).rejects.toThrow(/needs an event/);
     expect(await redis.exists(audit.key)).toBe(0);
   });
 
