@@ -217,6 +217,7 @@ describe("checkReplicaData", () => {
     for (let i = 0; i < 150; i++) files[`${VOLUMES[0]}/f-${i}`] = "content";
     for (const [path, content] of Object.entries(files)) await put(active, path, content);
     await mkdir(join(standby, VOLUMES[0]!), { recursive: true });
+    await clockPast(Date.now() + 1);
     const result = await check({ volumes: [VOLUMES[0]!] });
     expect(result.mismatchCount).toBe(150);
     expect(result.mismatches).toHaveLength(100);
