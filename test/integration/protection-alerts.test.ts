@@ -110,6 +110,8 @@ describe("protection alerts", () => {
       /• \*Now:\* replication from fs-0aaa1111 \(primary\) to fs-0bbb2222 \(secondary\) is ENABLED/,
     );
     expect(alerts()).toHaveLength(1);
+    // Recorded right after the message is updated.
+    await world.until("the audit entries", async () => (await auditEvents()).length === 2 || undefined);
     expect(await auditEvents()).toEqual(["protection.lost", "protection.restored"]);
   });
 
@@ -128,6 +130,7 @@ describe("protection alerts", () => {
     );
     expect(alerts()).toHaveLength(2);
     expect(alerts()[0]?.text).toMatch(/DR protection restored/);
+    await world.until("the audit entries", async () => (await auditEvents()).length === 4 || undefined);
     expect(await auditEvents()).toEqual([
       "protection.lost",
       "protection.restored",
