@@ -5,6 +5,7 @@
 import { randomBytes } from "node:crypto";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { parseAuditArgs } from "../../src/cli/audit.ts";
 import { Approvals } from "../../src/core/approvals.ts";
 import { type AuditEntry, AuditLog } from "../../src/core/audit.ts";
 import { formatAuditEntry, formatAuditTrail, SLACK_TRAIL_MAX } from "../../src/core/audit-format.ts";
@@ -228,5 +229,33 @@ describe("audit lines", () => {
     expect(lines[0]).toContain("5 earlier entries not shown: `drbot audit --request dr-1234abcd`");
     expect(lines.at(-1)).toContain(`*e${SLACK_TRAIL_MAX + 4}*`);
     expect(formatAuditTrail(entries, "text").split("\n")).toHaveLength(SLACK_TRAIL_MAX + 5);
+  });
+});
+
+describe("drbot audit arguments", () => {
+  const now = Date.UTC(2026, 10, 21, 12, 0, 0);
+
+  it("reads a window, a request and the output form", () => {
+    expect(parseAuditArgs([], now)).toEqual({ json: false });
+    expect(parseAuditArgs(["--since", "7d", "--request", "dr-1a2b3c4d", "--json"], now)).toEqual({
+      sinceMs: now - 7 * 86_400_000,
+      request: "dr-1a2b3c4d",
+      json: true,
+    });
+    expect(parseAuditArgs(["--since=90m"], now)).toEqual({ sinceMs: now - 90 * 60_000, json: false });
+  });
+
+  it("names what is wrong with bad arguments", () => {
+    expect(parseAuditArgs(["--since", "yesterday"], now)).toMatch(
+      /^--since "yesterday": expected a duration/,
+    );
+    expect(parseAuditArgs(["--since", "0d"], now)).toMatch(/^--since "0d": expected a duration/);
+    expect(parseAuditArgs(["--request", "../etc"], now)).toMatch(
+      /^--request "..\/etc": expected a request id/,
+    );
+    expect(parseAuditArgs(["--request", "x".repeat(101)], now)).toMatch(/expected a request id/);
+    expect(parseAuditArgs(["--verbose"], now)).toMatch(/Unknown option '--verbose'/);
+    expect(parseAuditArgs(["extra"], now)).toMatch(/Unexpected argument 'extra'/);
+    expect(parseAuditArgs(["--since"], now)).toMatch(/--since <value>' argument missing/);
   });
 });

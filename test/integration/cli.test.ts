@@ -304,14 +304,8 @@ describe("drbot audit", () => {
   });
 
   it("exits 2 on bad arguments, before connecting anywhere", async () => {
-    for (const args of [
-      ["--since", "yesterday"],
-      ["--since", "0d"],
-      ["--request", "../etc"],
-      ["--verbose"],
-      ["extra"],
-      ["--since"],
-    ]) {
+    // Every refusal is unit-tested (test/core/audit.test.ts); here the exit code and the usage.
+    for (const args of [["--since", "yesterday"], ["--verbose"]]) {
       const run = await drbot(world, ["audit", ...args], { REDIS_URL: "redis://127.0.0.1:1" });
       expect(run.code, args.join(" ")).toBe(2);
       expect(run.out).toContain("usage: drbot audit [--since 7d] [--request <id>] [--json]");
