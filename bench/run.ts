@@ -5,6 +5,7 @@
 import { parseArgs } from "node:util";
 import { startRedisServer } from "../test/support/redis-server.ts";
 import { benchAckLatency } from "./ack-latency.ts";
+import { benchDrillData } from "./drill-data.ts";
 import { benchFailover, benchPlaybookBaseline } from "./failover.ts";
 import { benchThroughput } from "./throughput.ts";
 
@@ -93,6 +94,23 @@ try {
       `${ours.boundP50Ms} / ${ours.boundP95Ms} ms`,
       `${base.boundP50Ms} / ${base.boundP95Ms} ms`,
       "-",
+    );
+  }
+  if (want("drill")) {
+    process.stderr.write("drill data check: 1,000 volumes × 100 files…\n");
+    const d = await benchDrillData(1_000, 100);
+    const mb = (n: number | undefined) => (n === undefined ? "-" : `${n.toFixed(0)} MB`);
+    row(
+      `drill data check, ${d.volumes.toLocaleString("en")} volumes × ${d.files / d.volumes} files, both sides (median of ${d.runs}, ${d.where})`,
+      s(d.drbotMs),
+      `${s(d.baselineMs)} (find -printf '%s %p', once per tree)`,
+      `${(d.drbotMs / d.baselineMs).toFixed(1)}x the time of the baseline`,
+    );
+    row(
+      "  peak RSS of the check's process (baseline: the larger find)",
+      `${mb(d.drbotPeakRssMb)} (an idle node: ${mb(d.nodeIdleRssMb)})`,
+      mb(d.baselinePeakRssMb),
+      `${d.checked.files.toLocaleString("en")} files, ${(d.checked.bytes / 1e6).toFixed(0)} MB compared, ${d.checked.checksummed} SHA-256`,
     );
   }
 } finally {

@@ -1,6 +1,7 @@
 // drbot's one executable. Subcommands: serve | bot | worker | sandbox | volume create | dr status |
-// config check.
+// dr unlock | audit | config check.
 
+import { auditCli } from "./cli/audit.ts";
 import { configCheck } from "./cli/config-check.ts";
 import { drStatusCli } from "./cli/dr-status.ts";
 import { drUnlockCli } from "./cli/dr-unlock.ts";
@@ -20,6 +21,8 @@ usage:
   ${VOLUME_CREATE_USAGE.replace("usage: ", "")}
   drbot dr status [--json]    active site, replication and lag, recorded volumes, DR operations
   drbot dr unlock <id>        release a DR lock whose failover is no longer running
+  drbot audit [--since 7d] [--request <id>] [--json]
+                              the audit trail, oldest first: requests, approvals, unlocks, outcomes
   drbot config check          validate the configuration and probe every dependency
 
 environment: DRBOT_CONFIG (./drbot.yaml), SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET or SLACK_APP_TOKEN,
@@ -45,6 +48,8 @@ async function main(argv: string[]): Promise<number> {
       if (sub === "status") return drStatusCli(rest, process.env, print);
       if (sub === "unlock") return drUnlockCli(rest, process.env, print);
       break;
+    case "audit":
+      return auditCli(sub === undefined ? rest : [sub, ...rest], process.env, print);
     case "config":
       if (sub === "check") return configCheck(process.env, print);
       break;

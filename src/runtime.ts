@@ -4,6 +4,7 @@
 
 import type { DestinationStream } from "pino";
 import { Approvals } from "./core/approvals.ts";
+import { AuditLog } from "./core/audit.ts";
 import { Authorizer } from "./core/authorize.ts";
 import { type Config, loadConfig } from "./core/config.ts";
 import { DrState } from "./core/dr-state.ts";
@@ -12,6 +13,7 @@ import { createLogger, type Logger } from "./core/logger.ts";
 import { createMetrics, type Metrics } from "./core/metrics.ts";
 import { OperationStore } from "./core/operation-store.ts";
 import { registerKubeconfigSecrets, registerSecrets } from "./core/secrets.ts";
+import { observationStaleAfterMs, ProtectionStore } from "./jobs/protection-watch/store.ts";
 import { createQueues, createRedis, type Queues, type RedisClient, redisConnection } from "./jobs/queues.ts";
 import { type AdapterOverrides, type Adapters, createAdapters } from "./wiring.ts";
 
@@ -49,6 +51,8 @@ export interface Runtime {
   dr: DrState;
   approvals: Approvals;
   operations: OperationStore;
+  audit: AuditLog;
+  protection: ProtectionStore;
   authorizer: Authorizer;
   close(): Promise<void>;
 }
@@ -68,11 +72,15 @@ export function createRuntime(env: NodeJS.ProcessEnv, role: Role, options: Runti
     secrets: settings.secrets,
     ...(options.logDestination ? { destination: options.logDestination } : {}),
   }).child({ role });
-  const metrics = createMetrics();
   const prefix = options.redisPrefix ?? settings.tuning.redisPrefix;
   const connection = redisConnection(settings.redisUrl);
   const redis = createRedis(connection);
   redis.on("error", (err) => log.warn({ err }, "redis connection error"));
+  const protection = new ProtectionStore(redis, prefix);
+  const metrics = createMetrics({
+    replicationLag: () =>
+      protection.replicationLag(Date.now(), observationStaleAfterMs(config.dr.watchInterval)),
+  });
   const adapters = createAdapters(config, settings, log, {
     paceGitWrites: settings.tuning.paceGitWrites,
     ...(role === "cli" ? {} : { metrics }),
@@ -82,6 +90,7 @@ export function createRuntime(env: NodeJS.ProcessEnv, role: Role, options: Runti
   for (const q of Object.values(queues))
     q.on("error", (err) => log.warn({ err, queue: q.name }, "queue connection error"));
 
+  const audit = new AuditLog(redis, prefix, config.audit.retention);
   let closing: Promise<void> | undefined;
   return {
     role,
@@ -95,8 +104,10 @@ export function createRuntime(env: NodeJS.ProcessEnv, role: Role, options: Runti
     queues,
     adapters,
     dr: new DrState(redis, prefix, adapters.git),
-    approvals: new Approvals(redis, prefix),
+    approvals: new Approvals(redis, prefix, audit),
     operations: new OperationStore(redis, prefix),
+    audit,
+    protection,
     authorizer: new Authorizer(adapters.chat),
     close() {
       closing ??= (async () => {

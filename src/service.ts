@@ -11,10 +11,10 @@ import type { EnvSettings } from "./core/env.ts";
 import type { Logger } from "./core/logger.ts";
 import type { Metrics } from "./core/metrics.ts";
 import { Notifier } from "./core/notifier.ts";
-import type { EfsPort } from "./core/ports/efs.ts";
 import { createDashboard } from "./dashboard.ts";
 import { DEFAULT_TIMING, type JobDeps, type JobTiming } from "./jobs/deps.ts";
 import { DR_JOBS } from "./jobs/dr/jobs.ts";
+import { startProtectionWatch } from "./jobs/protection-watch/index.ts";
 import type { RedisClient } from "./jobs/queues.ts";
 import { volumeCreateJob } from "./jobs/volume-create/index.ts";
 import { type RunningWorkers, startWorkers } from "./jobs/worker.ts";
@@ -53,10 +53,10 @@ export async function startService(
     ...(options.adapters ? { adapters: options.adapters } : {}),
     ...(options.logDestination ? { logDestination: options.logDestination } : {}),
   });
-  const { config, log, metrics, settings, queues, adapters } = rt;
+  const { config, log, metrics, settings, queues } = rt;
   const workers = role === "bot" ? undefined : startJobWorkers(rt, options);
+  const watch = role === "bot" ? undefined : startWatch(rt);
   const receiver = role === "worker" ? undefined : await startReceiver(rt);
-  const lagWatch = role === "bot" ? undefined : watchReplicationLag(config, adapters.efs, metrics, log);
   const dashboardSettings = settings.tuning.dashboard;
   const dashboard = dashboardSettings
     ? await createDashboard(dashboardSettings, Object.values(queues))
@@ -106,10 +106,9 @@ export async function startService(
   const stop = () => {
     stopping ??= (async () => {
       log.info("stopping: no new work, letting running steps checkpoint");
-      clearInterval(lagWatch);
       await closeServer(server);
       await receiver?.app.stop().catch(() => {});
-      await workers?.running.close();
+      await Promise.all([workers?.running.close(), watch?.close()]);
       workers?.notifier?.close();
       await rt.close();
       log.info("stopped");
@@ -162,6 +161,23 @@ function startJobWorkers(rt: Runtime, options: ServiceOptions) {
     },
   );
   return { running, notifier };
+}
+
+/** The protection watch: replication checks, the lag gauge's source, and protection alerts. */
+function startWatch(rt: Runtime) {
+  return startProtectionWatch(
+    {
+      config: rt.config,
+      efs: rt.adapters.efs,
+      dr: rt.dr,
+      store: rt.protection,
+      audit: rt.audit,
+      chat: rt.adapters.progressChat,
+      log: rt.log.child({ part: "protection-watch" }),
+    },
+    rt.queues,
+    { connection: rt.connection, prefix: rt.prefix },
+  );
 }
 
 /** The Bolt app with every command registered; in HTTP mode its listener serves /slack/events. */
@@ -221,29 +237,6 @@ async function readiness(redis: RedisClient, workers: RunningWorkers | undefined
   }
   if (workers) checks.workers = workers.workers.every((w) => w.isRunning()) ? "ok" : "not running";
   return { ready: Object.values(checks).every((v) => v === "ok"), checks };
-}
-
-/** Keeps `drbot_replication_lag_seconds` current: one EFS call a minute, to the secondary's region. */
-function watchReplicationLag(config: Config, efs: EfsPort, metrics: Metrics, log: Logger): NodeJS.Timeout {
-  const { fileSystemId, region } = config.sites.secondary.efs;
-  const refresh = async () => {
-    try {
-      const r = await efs.describeReplication(region, fileSystemId);
-      const when = r?.destinations.find((d) => d.fileSystemId === fileSystemId)?.lastReplicatedTimestamp;
-      if (when)
-        metrics.replicationLagSeconds.set(
-          { file_system_id: fileSystemId },
-          (Date.now() - when.getTime()) / 1000,
-        );
-      else metrics.replicationLagSeconds.remove({ file_system_id: fileSystemId });
-    } catch (err) {
-      log.debug({ err }, "replication lag not refreshed");
-    }
-  };
-  void refresh();
-  const timer = setInterval(() => void refresh(), 60_000);
-  timer.unref();
-  return timer;
 }
 
 function send(res: ServerResponse, status: number, body: unknown): void {

@@ -16,7 +16,7 @@ export async function drUnlockCli(
   }
   // A broken configuration is reported before anything is touched.
   const rt = createRuntime(env, "cli");
-  const { dr, redis, prefix } = rt;
+  const { dr, audit } = rt;
   const queue = rt.queues["dr-failover"];
   try {
     const holder = await dr.drLockHolder();
@@ -37,21 +37,12 @@ export async function drUnlockCli(
       return 1;
     }
     await dr.releaseDrLock(id);
-    await redis.xadd(
-      `${prefix}:audit`,
-      "MAXLEN",
-      "~",
-      "100000",
-      "*",
-      "event",
-      "lock.released-by-operator",
-      "request",
-      id,
-      "user",
-      `cli:${env.USER ?? "operator"}`,
-      "at",
-      String(Date.now()),
-    );
+    await audit.record({
+      event: "lock.released-by-operator",
+      request: id,
+      user: `cli:${env.USER ?? "operator"}`,
+      at: String(Date.now()),
+    });
     print(`Released the DR lock of ${id} (its job is ${state}). Volume requests are accepted again.`);
     return 0;
   } finally {

@@ -4,6 +4,7 @@
 // members) is decided by the caller before the script runs; the script enforces the rest.
 
 import type { Redis } from "ioredis";
+import { AUDIT_APPEND_LUA, AuditLog } from "./audit.ts";
 
 export type ApprovalState = "pending" | "approved" | "denied" | "expired" | "cancelled";
 
@@ -50,7 +51,7 @@ export type TransitionResult =
   | "not-requester" // only the requester may cancel
   | "missing";
 
-const TRANSITION = `
+const TRANSITION = `${AUDIT_APPEND_LUA}
 local raw = redis.call("GET", KEYS[1])
 if not raw then return {"missing", ""} end
 local r = cjson.decode(raw)
@@ -60,9 +61,13 @@ local function save(result)
   local encoded = cjson.encode(r)
   redis.call("SET", KEYS[1], encoded, "KEEPTTL")
   if r.state ~= "pending" then redis.call("ZREM", KEYS[3], r.id) end
-  redis.call("XADD", KEYS[2], "MAXLEN", "~", "100000", "*",
+  local fields = {
     "event", "approval." .. result, "request", r.id, "action", r.action, "user", user,
-    "digest", r.digest, "state", r.state, "at", tostring(now))
+    "digest", r.digest, "state", r.state, "at", tostring(now)}
+  if result == "denied" and ARGV[4] ~= "" then
+    fields[#fields + 1] = "reason"; fields[#fields + 1] = ARGV[4]
+  end
+  audit_append(KEYS[2], KEYS[4], ARGV[5], ARGV[6], fields)
   return {result, encoded}
 end
 if r.state ~= "pending" then return {"already-resolved", raw} end
@@ -110,11 +115,13 @@ return encoded
 export class Approvals {
   private readonly redis: Redis;
   private readonly prefix: string;
+  private readonly audit: AuditLog;
 
-  constructor(redis: Redis, prefix: string) {
+  constructor(redis: Redis, prefix: string, audit: AuditLog = new AuditLog(redis, prefix)) {
     this.redis = redis;
     this.prefix = prefix;
-    redis.defineCommand("drbotApprovalTransition", { numberOfKeys: 3, lua: TRANSITION });
+    this.audit = audit;
+    redis.defineCommand("drbotApprovalTransition", { numberOfKeys: 4, lua: TRANSITION });
     redis.defineCommand("drbotApprovalSetCard", { numberOfKeys: 1, lua: SET_CARD });
   }
 
@@ -123,7 +130,7 @@ export class Approvals {
   }
 
   get auditKey(): string {
-    return `${this.prefix}:audit`;
+    return this.audit.key;
   }
 
   private get pendingKey(): string {
@@ -137,31 +144,17 @@ export class Approvals {
     const ttlSeconds = Math.ceil((record.expiresAt - Date.now()) / 1000) + 30 * 24 * 3600;
     const created = await this.redis.set(this.key(record.id), JSON.stringify(full), "EX", ttlSeconds, "NX");
     if (created === "OK") {
-      await this.redis
-        .multi()
-        .zadd(this.pendingKey, record.expiresAt, record.id)
-        .xadd(
-          this.auditKey,
-          "MAXLEN",
-          "~",
-          "100000",
-          "*",
-          "event",
-          "approval.requested",
-          "request",
-          record.id,
-          "action",
-          record.action,
-          "user",
-          record.requester,
-          "digest",
-          record.digest,
-          "state",
-          "pending",
-          "at",
-          String(Date.now()),
-        )
-        .exec();
+      const multi = this.redis.multi().zadd(this.pendingKey, record.expiresAt, record.id);
+      this.audit.recordIn(multi, {
+        event: "approval.requested",
+        request: record.id,
+        action: record.action,
+        user: record.requester,
+        digest: record.digest,
+        state: "pending",
+        at: String(Date.now()),
+      });
+      await multi.exec();
       return full;
     }
     return (await this.get(record.id)) as ApprovalRecord;
@@ -187,16 +180,21 @@ export class Approvals {
     now = Date.now(),
     reason = "",
   ): Promise<{ result: TransitionResult; record: ApprovalRecord | null }> {
+    // Trimming follows the clock, not `now` (which tests move to exercise expiry).
+    const trim = this.audit.trimArgs();
     const [result, raw] = (await (
       this.redis as unknown as { drbotApprovalTransition(...args: unknown[]): Promise<[string, string]> }
     ).drbotApprovalTransition(
       this.key(id),
       this.auditKey,
       this.pendingKey,
+      this.audit.indexKey(id),
       action,
       user,
       String(now),
       reason,
+      trim.minMs,
+      trim.ttlMs,
     )) as [TransitionResult, string];
     return { result, record: raw ? normalise(JSON.parse(raw)) : null };
   }

@@ -2,7 +2,13 @@
 
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 
-export function createMetrics() {
+export interface MetricSources {
+  /** Read at every scrape: seconds since the standby last received the active site's data. */
+  replicationLag?: () => Promise<{ fileSystemId: string; seconds: number } | undefined>;
+}
+
+export function createMetrics(sources: MetricSources = {}) {
+  const { replicationLag } = sources;
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: "drbot_process_" });
   return {
@@ -56,6 +62,15 @@ export function createMetrics() {
       help: "Seconds since the last completed replication, per destination file system.",
       labelNames: ["file_system_id"],
       registers: [registry],
+      // Computed when scraped from what the protection watch last saw (shared in Redis), so every
+      // process shows the same current figure whichever of them ran the last check.
+      ...(replicationLag && {
+        async collect() {
+          const lag = await replicationLag().catch(() => undefined);
+          this.reset();
+          if (lag) this.set({ file_system_id: lag.fileSystemId }, lag.seconds);
+        },
+      }),
     }),
   };
 }

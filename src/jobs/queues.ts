@@ -10,6 +10,8 @@ export const QUEUES = {
   "dr-failover": "dr-failover",
   "dr-reprotect": "dr-reprotect",
   "dr-switchover": "dr-switchover",
+  /** drbot's own periodic replication check (a job scheduler); its jobs carry no data. */
+  "protection-watch": "protection-watch",
 } as const;
 export type JobKind = keyof typeof QUEUES;
 

@@ -43,7 +43,7 @@ export interface RunningWorkers {
 const SHUTDOWN_GRACE_MS = 20_000;
 
 export function startWorkers(
-  definitions: Record<JobKind, AnyJobDefinition | undefined>,
+  definitions: Partial<Record<JobKind, AnyJobDefinition>>,
   deps: JobDeps,
   notifier: Notifier | undefined,
   log: Logger,

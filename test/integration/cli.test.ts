@@ -1,9 +1,12 @@
-// The drbot executable, run as a user would: `drbot config check` and `drbot volume create --follow`.
+// The drbot executable, run as a user would: `config check`, `volume create --follow`, `dr status`,
+// `dr unlock` and `audit`.
 
 import { spawn } from "node:child_process";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { Approvals } from "../../src/core/approvals.ts";
+import { AuditLog } from "../../src/core/audit.ts";
 import { createWorld, type World } from "../support/world.ts";
 
 const BIN = new URL("../../bin/drbot.js", import.meta.url).pathname;
@@ -218,5 +221,94 @@ describe("drbot dr unlock", () => {
     expect(ok.code).toBe(0);
     expect(await world.redis.get(key)).toBeNull();
     expect((await drbot(world, ["dr", "unlock", "nonsense"])).code).toBe(2);
+  });
+});
+
+describe("drbot audit", () => {
+  let world: World;
+  beforeAll(async () => {
+    world = await createWorld(inject("redisUrl"));
+  });
+  afterAll(async () => {
+    await world?.close();
+  });
+
+  it("prints the trail oldest first, as lines or JSON, for a window or one request", async () => {
+    const audit = new AuditLog(world.redis, world.prefix);
+    const approvals = new Approvals(world.redis, world.prefix, audit);
+    // Ten days ago, as Redis would have stamped it then.
+    await world.redis.xadd(
+      audit.key,
+      `${Date.now() - 10 * 86_400_000}-0`,
+      "event",
+      "drill.succeeded",
+      "user",
+      "U0SRE1",
+    );
+    await approvals.create({
+      id: "dr-0000000f",
+      action: "failover",
+      requester: "U0REQ1",
+      digest: "abc123",
+      plan: ["move 1 volume"],
+      approversText: "<@U0APR1>",
+      required: 2,
+      createdAt: Date.now(),
+      expiresAt: Date.now() + 60_000,
+    });
+    await approvals.transition("dr-0000000f", "deny", "U0APR1", Date.now(), "primary is back");
+    await audit.record({
+      event: "volume.created",
+      request: "vol-00000001",
+      user: "U0REQ2",
+      detail: "sales/app",
+    });
+    await world.redis.set(`${world.prefix}:lock:dr`, "dr-0000000f");
+    expect((await drbot(world, ["dr", "unlock", "dr-0000000f"], { USER: "oncall" })).code).toBe(0);
+
+    const everything = await drbot(world, ["audit"]);
+    expect(everything.code).toBe(0);
+    const lines = everything.out.trim().split("\n");
+    expect(lines.map((l) => l.split("  ")[1])).toEqual([
+      "drill.succeeded",
+      "approval.requested",
+      "approval.denied",
+      "volume.created",
+      "lock.released-by-operator",
+    ]);
+    expect(lines[2]).toMatch(
+      /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z {2}approval\.denied {2}dr-0000000f {2}U0APR1 {2}abc123 {2}action=failover state=denied reason="primary is back"$/,
+    );
+    expect(lines[4]).toMatch(/lock\.released-by-operator {2}dr-0000000f {2}cli:oncall {2}-$/);
+
+    const week = await drbot(world, ["audit", "--since", "7d"]);
+    expect(week.out.trim().split("\n")).toHaveLength(4);
+    expect(week.out).not.toContain("drill.succeeded");
+
+    const one = await drbot(world, ["audit", "--request", "dr-0000000f", "--json"]);
+    const objects = one.out
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l));
+    expect(objects.map((o) => [o.event, o.request, o.user])).toEqual([
+      ["approval.requested", "dr-0000000f", "U0REQ1"],
+      ["approval.denied", "dr-0000000f", "U0APR1"],
+      ["lock.released-by-operator", "dr-0000000f", "cli:oncall"],
+    ]);
+    expect(objects[1].fields).toEqual({ action: "failover", state: "denied", reason: "primary is back" });
+    expect(new Date(objects[0].at).getTime()).toBeGreaterThan(Date.now() - 60_000);
+
+    const none = await drbot(world, ["audit", "--request", "dr-nothing0"]);
+    expect(none.out).toMatch(/^no audit entries for dr-nothing0 \(entries are kept 400d\)/);
+    expect(none.code).toBe(0);
+  });
+
+  it("exits 2 on bad arguments, before connecting anywhere", async () => {
+    // Every refusal is unit-tested (test/core/audit.test.ts); here the exit code and the usage.
+    for (const args of [["--since", "yesterday"], ["--verbose"]]) {
+      const run = await drbot(world, ["audit", ...args], { REDIS_URL: "redis://127.0.0.1:1" });
+      expect(run.code, args.join(" ")).toBe(2);
+      expect(run.out).toContain("usage: drbot audit [--since 7d] [--request <id>] [--json]");
+    }
   });
 });

@@ -140,6 +140,7 @@ describe("the queue dashboard", () => {
       "dr-failover",
       "dr-reprotect",
       "dr-switchover",
+      "protection-watch",
       "volume-create",
     ]);
   });
