@@ -18,6 +18,7 @@ import { type FakeGitHub, startFakeGitHub } from "../../src/sandbox/stand-ins/gi
 import { type FakeKube, startFakeKube } from "../../src/sandbox/stand-ins/kube.ts";
 import { type FakeSlack, type SendResult, startFakeSlack } from "../../src/sandbox/stand-ins/slack.ts";
 import { type Role, type Service, type ServiceOptions, startService } from "../../src/service.ts";
+import { documentedClusterRole } from "./documented-rbac.ts";
 import { freePort } from "./free-port.ts";
 
 export const USERS = {
@@ -324,8 +325,9 @@ export async function createWorld(redisUrl: string, options: WorldOptions = {}):
       usergroups: { S0SALES: [USERS.groupRequester], S0SRE: [USERS.sre], S0INCIDENT: [USERS.incident] },
     }),
     startFakeEfs(),
-    startFakeKube({ contextName: "primary", bindDelayMs: 5 }),
-    startFakeKube({ contextName: "secondary", bindDelayMs: 5 }),
+    // Both clusters grant drbot exactly the ClusterRole docs/operations.md documents.
+    startFakeKube({ contextName: "primary", bindDelayMs: 5, rbac: documentedClusterRole() }),
+    startFakeKube({ contextName: "secondary", bindDelayMs: 5, rbac: documentedClusterRole() }),
     startFakeGitHub({ owner: "acme", repo: "dr-volumes", token: GITHUB_TOKEN }),
   ]);
   efs.addFileSystem({ region: "us-east-1", id: FS.primary, mountTargets: 2 });

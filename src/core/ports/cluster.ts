@@ -16,7 +16,35 @@ export interface KubeObject {
   [field: string]: unknown;
 }
 
-export type KubeKind = "Namespace" | "PersistentVolume" | "PersistentVolumeClaim";
+export type KubeKind =
+  | "Namespace"
+  | "PersistentVolume"
+  | "PersistentVolumeClaim"
+  | "Deployment"
+  | "StatefulSet"
+  | "Pod";
+
+/** A Deployment or StatefulSet: what a switchover stops and what it reports. */
+export interface Workload {
+  kind: "Deployment" | "StatefulSet";
+  namespace: string;
+  name: string;
+  /** spec.replicas (1 when unset, as the apiserver defaults it). */
+  replicas: number;
+  /** status.replicas: pods that exist now (0 when the status leaves it out). */
+  statusReplicas: number;
+  /** PVC names its pod template mounts. */
+  claims: string[];
+}
+
+export interface PodInfo {
+  namespace: string;
+  name: string;
+  phase: string;
+  claims: string[];
+  /** Deletion asked for (deletionTimestamp set); the pod may still be running. */
+  terminating: boolean;
+}
 
 export interface ApplyOptions {
   /** Server-side dry run (`dryRun=All`): validated and admitted, never stored. */
@@ -35,4 +63,16 @@ export interface ClusterPort {
   /** The object, or null when it does not exist. */
   get(kind: KubeKind, name: string, namespace?: string): Promise<KubeObject | null>;
   list(kind: "PersistentVolume", labelSelector?: string): Promise<KubeObject[]>;
+  /** Deployments and StatefulSets in the given namespaces (all namespaces when omitted). */
+  listWorkloads(namespaces?: readonly string[]): Promise<Workload[]>;
+  /** Pods of a namespace with the claims they mount. */
+  listPods(namespace: string): Promise<PodInfo[]>;
+  /** Sets replicas through the scale subresource. */
+  scale(kind: "Deployment" | "StatefulSet", namespace: string, name: string, replicas: number): Promise<void>;
+  /** Deletes the object; "absent" when it was not there. A finalizer may keep it Terminating. */
+  ensureDeleted(
+    kind: "PersistentVolume" | "PersistentVolumeClaim",
+    name: string,
+    namespace?: string,
+  ): Promise<"deleted" | "absent">;
 }
