@@ -1633,27 +1633,18 @@ export class FakeKube {
     const dryRun = this.dryRunOf(req, "DeleteOptions");
     const old = this.mustGet(r, name, namespace);
     const key = storeKey(r.kind, name, namespace);
-    // Finalizers keep the object, marked for deletion, until their controllers remove them.
+    // Finalizers keep the object, marked for deletion, until their controllers remove them; a
+    // repeated delete changes nothing and answers the object again.
     if (old.metadata.finalizers?.length) {
-      if (old.metadata.deletionTimestamp || dryRun) {
-        return json(
-          200,
-          ordered(
-            old.metadata.deletionTimestamp
-              ? old
-              : {
-                  ...old,
-                  metadata: { ...old.metadata, deletionTimestamp: now(), deletionGracePeriodSeconds: 0 },
-                },
-          ),
-        );
-      }
+      if (old.metadata.deletionTimestamp) return json(200, ordered(old));
       const terminating = clone(old);
       terminating.metadata.deletionTimestamp = now();
       terminating.metadata.deletionGracePeriodSeconds = 0;
-      terminating.metadata.resourceVersion = String(++this.revision);
-      this.store.set(key, ordered(terminating));
-      this.scheduleSync();
+      if (!dryRun) {
+        terminating.metadata.resourceVersion = String(++this.revision);
+        this.store.set(key, ordered(terminating));
+        this.scheduleSync();
+      }
       return json(200, ordered(terminating));
     }
     if (!dryRun) {
