@@ -1,8 +1,10 @@
 // EfsPort on @aws-sdk/client-efs. One client per region, because every call is addressed to a
 // region (during an outage only the secondary answers). The endpoint comes from the SDK's own chain
-// (AWS_ENDPOINT_URL_EFS, config files) unless given; SDK retries stay few because drbot's job runner
-// retries transient errors itself, with its own backoff and deadline.
+// (AWS_ENDPOINT_URL_EFS, config files) unless given; an endpoint containing `{region}` is one
+// endpoint per region, as AWS has, and each client gets its region's. SDK retries stay few because
+// drbot's job runner retries transient errors itself, with its own backoff and deadline.
 import {
+  CreateReplicationConfigurationCommand,
   DeleteReplicationConfigurationCommand,
   DescribeFileSystemsCommand,
   DescribeMountTargetsCommand,
@@ -10,19 +12,25 @@ import {
   EFSClient,
   type EFSClientConfig,
   type FileSystemDescription,
+  type MountTargetDescription,
   type ReplicationConfigurationDescription,
+  UpdateFileSystemProtectionCommand,
 } from "@aws-sdk/client-efs";
 import { DrbotError, type ErrorKind } from "../core/errors.ts";
 import type {
   EfsPort,
   FileSystemInfo,
+  MountTargetInfo,
   OverwriteProtection,
   ReplicationDeletionMode,
   ReplicationInfo,
 } from "../core/ports/efs.ts";
 
 export interface EfsAdapterOptions {
-  /** Overrides the SDK's endpoint resolution (tests, VPC endpoints). */
+  /**
+   * Overrides the SDK's endpoint resolution (tests, VPC endpoints). `{region}` in it is replaced by
+   * each client's region. Unset: AWS_ENDPOINT_URL_EFS when it holds `{region}`, else the SDK's chain.
+   */
   endpoint?: string;
   /** Defaults to the SDK's credential chain (env, IRSA, profiles). */
   credentials?: EFSClientConfig["credentials"];
@@ -37,12 +45,18 @@ export interface EfsAdapter extends EfsPort {
   close(): void;
 }
 
+/** `{region}` is drbot's own extension of AWS_ENDPOINT_URL_EFS: the SDK would take it verbatim. */
+const REGION_PLACEHOLDER = "{region}";
+
 export function createEfsAdapter(options: EfsAdapterOptions = {}): EfsAdapter {
   const clients = new Map<string, EFSClient>();
+  const fromEnv = process.env.AWS_ENDPOINT_URL_EFS;
+  const template = options.endpoint ?? (fromEnv?.includes(REGION_PLACEHOLDER) ? fromEnv : undefined);
 
   function client(region: string): EFSClient {
     let c = clients.get(region);
     if (!c) {
+      const endpoint = template?.replaceAll(REGION_PLACEHOLDER, region);
       c = new EFSClient({
         region,
         maxAttempts: options.maxAttempts ?? 3,
@@ -51,7 +65,7 @@ export function createEfsAdapter(options: EfsAdapterOptions = {}): EfsAdapter {
           requestTimeout: options.requestTimeoutMs ?? 20_000,
           throwOnRequestTimeout: true,
         },
-        ...(options.endpoint ? { endpoint: options.endpoint } : {}),
+        ...(endpoint ? { endpoint } : {}),
         ...(options.credentials ? { credentials: options.credentials } : {}),
       });
       clients.set(region, c);
@@ -59,7 +73,7 @@ export function createEfsAdapter(options: EfsAdapterOptions = {}): EfsAdapter {
     return c;
   }
 
-  return {
+  const adapter: EfsAdapter = {
     async describeFileSystem(region, fileSystemId) {
       const call: Call = { operation: "DescribeFileSystems", region, fileSystemId };
       const out = await send(call, () =>
@@ -108,19 +122,79 @@ export function createEfsAdapter(options: EfsAdapterOptions = {}): EfsAdapter {
     },
 
     async countMountTargets(region, fileSystemId) {
+      return (await adapter.describeMountTargets(region, fileSystemId)).length;
+    },
+
+    async describeMountTargets(region, fileSystemId) {
       const call: Call = { operation: "DescribeMountTargets", region, fileSystemId };
-      let count = 0;
+      const out: MountTargetInfo[] = [];
       let marker: string | undefined;
       do {
-        const out = await send(call, () =>
+        const page = await send(call, () =>
           client(region).send(
             new DescribeMountTargetsCommand({ FileSystemId: fileSystemId, Marker: marker }),
           ),
         );
-        count += out.MountTargets?.length ?? 0;
-        marker = out.NextMarker;
+        for (const mt of page.MountTargets ?? []) out.push(toMountTargetInfo(mt));
+        marker = page.NextMarker;
       } while (marker);
-      return count;
+      return out;
+    },
+
+    async ensureOverwriteProtection(region, fileSystemId, protection) {
+      const call: Call = { operation: "UpdateFileSystemProtection", region, fileSystemId };
+      try {
+        await send(call, () =>
+          client(region).send(
+            new UpdateFileSystemProtectionCommand({
+              FileSystemId: fileSystemId,
+              ReplicationOverwriteProtection: protection,
+            }),
+          ),
+        );
+      } catch (err) {
+        // Protection cannot change while the file system takes part in a replication: name it.
+        if (err instanceof DrbotError && err.code === "efs.replication_exists")
+          throw (await replicationInTheWay(adapter, [{ region, fileSystemId }], call, err)) ?? err;
+        throw err;
+      }
+    },
+
+    async ensureReplication(region, sourceFileSystemId, destination) {
+      const call: Call = {
+        operation: "CreateReplicationConfiguration",
+        region,
+        fileSystemId: sourceFileSystemId,
+      };
+      try {
+        await send(call, () =>
+          client(region).send(
+            new CreateReplicationConfigurationCommand({
+              SourceFileSystemId: sourceFileSystemId,
+              Destinations: [{ Region: destination.region, FileSystemId: destination.fileSystemId }],
+            }),
+          ),
+        );
+        return "created";
+      } catch (err) {
+        if (!(err instanceof DrbotError && (err.code === "efs.replication_exists" || err.kind === "invalid")))
+          throw err;
+        // The refusal does not say what is in the way; the two file systems' own regions do.
+        const existing = await adapter.describeReplication(region, sourceFileSystemId).catch(() => undefined);
+        if (existing && isExactly(existing, sourceFileSystemId, region, destination)) return "exists";
+        const blocking = await replicationInTheWay(
+          adapter,
+          [{ region, fileSystemId: sourceFileSystemId }, destination],
+          call,
+          err,
+        );
+        if (blocking) throw blocking;
+        const dest = await adapter
+          .describeFileSystem(destination.region, destination.fileSystemId)
+          .catch(() => undefined);
+        if (dest && dest.overwriteProtection !== "DISABLED") throw destinationProtected(dest, call, err);
+        throw err;
+      }
     },
 
     close() {
@@ -128,6 +202,7 @@ export function createEfsAdapter(options: EfsAdapterOptions = {}): EfsAdapter {
       clients.clear();
     },
   };
+  return adapter;
 }
 
 function toFileSystemInfo(fs: FileSystemDescription, region: string): FileSystemInfo {
@@ -139,6 +214,15 @@ function toFileSystemInfo(fs: FileSystemDescription, region: string): FileSystem
     overwriteProtection: (fs.FileSystemProtection?.ReplicationOverwriteProtection ??
       "ENABLED") as OverwriteProtection,
     ...(fs.Name ? { name: fs.Name } : {}),
+  };
+}
+
+function toMountTargetInfo(mt: MountTargetDescription): MountTargetInfo {
+  return {
+    mountTargetId: mt.MountTargetId ?? "",
+    availabilityZoneName: mt.AvailabilityZoneName ?? "",
+    lifeCycleState: mt.LifeCycleState ?? "unknown",
+    ...(mt.IpAddress ? { ipAddress: mt.IpAddress } : {}),
   };
 }
 
@@ -157,6 +241,70 @@ function toReplicationInfo(rep: ReplicationConfigurationDescription): Replicatio
 }
 
 // --- errors ---------------------------------------------------------------------------------------
+
+function isExactly(
+  rep: ReplicationInfo,
+  sourceFileSystemId: string,
+  sourceRegion: string,
+  destination: { region: string; fileSystemId: string },
+): boolean {
+  const [d, ...more] = rep.destinations;
+  return (
+    rep.sourceFileSystemId === sourceFileSystemId &&
+    rep.sourceRegion === sourceRegion &&
+    more.length === 0 &&
+    d?.fileSystemId === destination.fileSystemId &&
+    d.region === destination.region &&
+    d.status !== "DELETING"
+  );
+}
+
+function replicationText(rep: ReplicationInfo): string {
+  const d = rep.destinations[0];
+  return `${rep.sourceFileSystemId} (${rep.sourceRegion}) -> ${d ? `${d.fileSystemId} (${d.region})` : "no destination"}, ${d?.status ?? "unknown"}`;
+}
+
+/**
+ * The replication configuration that keeps one of `candidates` (file systems, each asked in its own
+ * region) from taking part in another, as a DrbotError that names it and where to remove it; undefined
+ * when none is found (or the regions do not answer: the original error then stands).
+ */
+async function replicationInTheWay(
+  efs: EfsPort,
+  candidates: { region: string; fileSystemId: string }[],
+  call: Call,
+  cause: DrbotError,
+): Promise<DrbotError | undefined> {
+  for (const c of candidates) {
+    const rep = await efs.describeReplication(c.region, c.fileSystemId).catch(() => null);
+    if (!rep) continue;
+    const deleting = rep.destinations.some((d) => d.status === "DELETING");
+    return new DrbotError(
+      "conflict",
+      "efs.replication_exists",
+      `EFS ${call.operation} for ${call.fileSystemId} in ${call.region} failed: another replication configuration is in the way: ${c.fileSystemId} takes part in ${replicationText(rep)}, as ${c.region} sees it.`,
+      {
+        hint: deleting
+          ? `It is being deleted; wait until it is gone in ${c.region} (DescribeReplicationConfigurations answers ReplicationNotFound), then retry.`
+          : `Remove it in ${c.region} first (aws efs delete-replication-configuration --source-file-system-id ${rep.sourceFileSystemId} --region ${c.region}; ReplicationNotFound means it is already gone), then retry.`,
+        cause,
+      },
+    );
+  }
+  return undefined;
+}
+
+function destinationProtected(dest: FileSystemInfo, call: Call, cause: DrbotError): DrbotError {
+  return new DrbotError(
+    "conflict",
+    "efs.destination_protected",
+    `EFS ${call.operation} for ${call.fileSystemId} in ${call.region} failed: the destination ${dest.fileSystemId} in ${dest.region} has replication overwrite protection ${dest.overwriteProtection}, so it cannot become a replication destination.`,
+    {
+      hint: `Set it to DISABLED in ${dest.region} first (UpdateFileSystemProtection: aws efs update-file-system-protection --file-system-id ${dest.fileSystemId} --replication-overwrite-protection DISABLED --region ${dest.region}), then retry. While DISABLED it is read-only, and replication overwrites its data.`,
+      cause,
+    },
+  );
+}
 
 interface Call {
   operation: string;
@@ -230,7 +378,7 @@ function translate(err: unknown, call: Call): DrbotError {
     case "IncorrectFileSystemLifeCycleState":
       return make(
         "conflict",
-        "efs.file_system_not_available",
+        "efs.wrong_lifecycle",
         "the file system is not in the available state",
         "Wait until the file system is available (EFS console or `aws efs describe-file-systems`) and retry.",
       );
@@ -238,8 +386,25 @@ function translate(err: unknown, call: Call): DrbotError {
       return make(
         "conflict",
         "efs.replication_exists",
-        "the file system is already part of a replication configuration",
-        "Check the replication configuration in the EFS console.",
+        "a replication configuration is in the way: the file system already takes part in one",
+        `Look at the replication configurations of both file systems, each in its own region (aws efs describe-replication-configurations --file-system-id <id> --region <region>), and remove the one in the way there.`,
+      );
+    case "ConflictException":
+      return make(
+        "conflict",
+        "efs.conflict",
+        "the source file system is encrypted but the destination is not",
+        "Replicate to an encrypted file system: encryption is chosen when a file system is created, so create an encrypted one and name it in drbot.yaml.",
+      );
+    case "InvalidSignatureException":
+    case "IncompleteSignatureException":
+    case "UnrecognizedClientException":
+    case "MissingAuthenticationTokenException":
+      return make(
+        "forbidden",
+        "efs.bad_credentials",
+        "AWS refused the request's credentials or signature",
+        `Check the AWS credentials drbot runs with, and that the EFS endpoint (AWS_ENDPOINT_URL_EFS) serves ${call.region}.`,
       );
     case "CredentialsProviderError":
       return make(

@@ -3,6 +3,7 @@
 // to check, using the API server's own words where it gave any.
 import {
   ApiException,
+  AppsV1Api,
   type Configuration,
   createConfiguration,
   KubeConfig,
@@ -11,10 +12,18 @@ import {
   type Middleware,
   PatchStrategy,
   ServerConfiguration,
+  setHeaderOptions,
   VersionApi,
 } from "@kubernetes/client-node";
 import { DrbotError, type ErrorKind } from "../core/errors.ts";
-import type { ApplyOptions, ClusterPort, KubeKind, KubeObject } from "../core/ports/cluster.ts";
+import type {
+  ApplyOptions,
+  ClusterPort,
+  KubeKind,
+  KubeObject,
+  PodInfo,
+  Workload,
+} from "../core/ports/cluster.ts";
 
 export interface KubernetesClusterOptions {
   /** The cluster's configured name, used in messages. */
@@ -38,9 +47,21 @@ export function createKubernetesCluster(options: KubernetesClusterOptions): Clus
 
 interface Clients {
   objects: KubernetesObjectApi;
+  apps: AppsV1Api;
   version: VersionApi;
   server: string;
 }
+
+const API_VERSION: Record<KubeKind, string> = {
+  Namespace: "v1",
+  PersistentVolume: "v1",
+  PersistentVolumeClaim: "v1",
+  Pod: "v1",
+  Deployment: "apps/v1",
+  StatefulSet: "apps/v1",
+};
+
+const MERGE_PATCH = setHeaderOptions("Content-Type", PatchStrategy.MergePatch);
 
 /** KubernetesObjectApi with our own middleware, still taking its default namespace from the context. */
 class ObjectApi extends KubernetesObjectApi {
@@ -115,7 +136,9 @@ class KubernetesCluster implements ClusterPort {
   async get(kind: KubeKind, name: string, namespace?: string): Promise<KubeObject | null> {
     const { objects } = this.connect();
     try {
-      return toPlain(await objects.read({ apiVersion: "v1", kind, metadata: { name, namespace } }));
+      return toPlain(
+        await objects.read({ apiVersion: API_VERSION[kind], kind, metadata: { name, namespace } }),
+      );
     } catch (err) {
       if (err instanceof ApiException && err.code === 404) return null;
       throw this.translate(err, `read ${describe(kind, name, namespace)} on`);
@@ -123,31 +146,114 @@ class KubernetesCluster implements ClusterPort {
   }
 
   async list(kind: "PersistentVolume", labelSelector?: string): Promise<KubeObject[]> {
-    const { objects } = this.connect();
-    const out: KubeObject[] = [];
-    let token: string | undefined;
     try {
-      do {
-        const page = await objects.list(
-          "v1",
-          kind,
-          undefined,
-          undefined,
-          undefined,
-          undefined,
-          undefined,
-          labelSelector,
-          PAGE_SIZE,
-          token,
-        );
-        // List items come without kind/apiVersion; put them back so each item stands alone.
-        for (const item of page.items) out.push(Object.assign({ apiVersion: "v1", kind }, toPlain(item)));
-        token = page.metadata?._continue || undefined;
-      } while (token);
+      return await this.listAll(kind, undefined, labelSelector);
     } catch (err) {
       const what = labelSelector ? `${kind}s matching "${labelSelector}"` : `${kind}s`;
       throw this.translate(err, `list ${what} on`);
     }
+  }
+
+  async listWorkloads(namespaces?: readonly string[]): Promise<Workload[]> {
+    const out: Workload[] = [];
+    for (const kind of ["Deployment", "StatefulSet"] as const) {
+      for (const namespace of namespaces ?? [undefined]) {
+        let items: KubeObject[];
+        try {
+          items = await this.listAll(kind, namespace);
+        } catch (err) {
+          throw this.translate(err, `list ${kind}s${namespace ? ` in namespace "${namespace}"` : ""} on`);
+        }
+        for (const item of items) {
+          const spec = asRecord(item.spec);
+          out.push({
+            kind,
+            namespace: item.metadata.namespace ?? "",
+            name: item.metadata.name,
+            replicas: typeof spec.replicas === "number" ? spec.replicas : 1,
+            // The controllers leave zero counts out of the status.
+            statusReplicas: Number(asRecord(item.status).replicas ?? 0),
+            claims: claimNames(asRecord(asRecord(spec.template).spec)),
+          });
+        }
+      }
+    }
+    return out;
+  }
+
+  async listPods(namespace: string): Promise<PodInfo[]> {
+    try {
+      return (await this.listAll("Pod", namespace)).map((pod) => ({
+        namespace: pod.metadata.namespace ?? namespace,
+        name: pod.metadata.name,
+        phase: String(asRecord(pod.status).phase ?? "Unknown"),
+        claims: claimNames(asRecord(pod.spec)),
+        terminating: pod.metadata.deletionTimestamp !== undefined,
+      }));
+    } catch (err) {
+      throw this.translate(err, `list Pods in namespace "${namespace}" on`);
+    }
+  }
+
+  async scale(
+    kind: "Deployment" | "StatefulSet",
+    namespace: string,
+    name: string,
+    replicas: number,
+  ): Promise<void> {
+    const { apps } = this.connect();
+    // A merge patch of spec.replicas alone: no read-modify-write race with other writers.
+    const request = { name, namespace, body: { spec: { replicas } }, fieldManager: FIELD_MANAGER };
+    try {
+      if (kind === "Deployment") await apps.patchNamespacedDeploymentScale(request, MERGE_PATCH);
+      else await apps.patchNamespacedStatefulSetScale(request, MERGE_PATCH);
+    } catch (err) {
+      throw this.translate(err, `scale ${describe(kind, name, namespace)} to ${replicas} on`);
+    }
+  }
+
+  async ensureDeleted(
+    kind: "PersistentVolume" | "PersistentVolumeClaim",
+    name: string,
+    namespace?: string,
+  ): Promise<"deleted" | "absent"> {
+    const { objects } = this.connect();
+    try {
+      await objects.delete({
+        apiVersion: "v1",
+        kind,
+        metadata: { name, ...(namespace ? { namespace } : {}) },
+      });
+      return "deleted";
+    } catch (err) {
+      if (err instanceof ApiException && err.code === 404 && !isDiscoveryError(err)) return "absent";
+      throw this.translate(err, `delete ${describe(kind, name, namespace)} on`);
+    }
+  }
+
+  /** Every item of a kind (in one namespace, or all), page by page, each with its kind and apiVersion. */
+  private async listAll(kind: KubeKind, namespace?: string, labelSelector?: string): Promise<KubeObject[]> {
+    const { objects } = this.connect();
+    const apiVersion = API_VERSION[kind];
+    const out: KubeObject[] = [];
+    let token: string | undefined;
+    do {
+      const page = await objects.list(
+        apiVersion,
+        kind,
+        namespace,
+        undefined,
+        undefined,
+        undefined,
+        undefined,
+        labelSelector,
+        PAGE_SIZE,
+        token,
+      );
+      // List items come without kind/apiVersion; put them back so each item stands alone.
+      for (const item of page.items) out.push(Object.assign({ apiVersion, kind }, toPlain(item)));
+      token = page.metadata?._continue || undefined;
+    } while (token);
     return out;
   }
 
@@ -200,6 +306,7 @@ class KubernetesCluster implements ClusterPort {
     });
     this.clients = {
       objects: new ObjectApi(configuration, kc),
+      apps: new AppsV1Api(configuration),
       version: new VersionApi(configuration),
       server: safeOrigin(cluster.server),
     };
@@ -218,7 +325,7 @@ class KubernetesCluster implements ClusterPort {
       const said = status.message ?? `HTTP ${http}`;
       const rbac = `check the kubeconfig/RBAC for cluster ${this.name}`;
       // KubernetesObjectApi resolves kinds through discovery first; a 404 there means no such API.
-      if (http === 404 && err.message.startsWith("Failed to fetch resource metadata")) {
+      if (http === 404 && isDiscoveryError(err)) {
         return fail(
           "invalid",
           "kube.unknown_kind",
@@ -321,6 +428,24 @@ function deadline(ms: number): AbortSignal {
   const controller = new AbortController();
   setTimeout(() => controller.abort(new RequestTimeout(ms)), ms).unref();
   return controller.signal;
+}
+
+function isDiscoveryError(err: ApiException<unknown>): boolean {
+  return err.message.startsWith("Failed to fetch resource metadata");
+}
+
+function asRecord(value: unknown): Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value)
+    ? (value as Record<string, unknown>)
+    : {};
+}
+
+/** The claim names a pod spec (or a pod template's spec) mounts. */
+function claimNames(podSpec: Record<string, unknown>): string[] {
+  const volumes = Array.isArray(podSpec.volumes) ? podSpec.volumes : [];
+  return volumes
+    .map((v) => asRecord(asRecord(v).persistentVolumeClaim).claimName)
+    .filter((c): c is string => typeof c === "string");
 }
 
 function describe(kind: string, name: string, namespace?: string): string {

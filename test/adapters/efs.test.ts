@@ -12,7 +12,7 @@ let efs: FakeEfs;
 const adapters: EfsAdapter[] = [];
 
 beforeEach(async () => {
-  efs = await startFakeEfs();
+  efs = await startFakeEfs({ credentials: [{ accessKeyId: "AKIDFAKEEXAMPLE", secretAccessKey: SECRET }] });
 });
 
 afterEach(async () => {
@@ -22,7 +22,7 @@ afterEach(async () => {
 
 function adapter(options: EfsAdapterOptions = {}): EfsAdapter {
   const a = createEfsAdapter({
-    endpoint: efs.url,
+    endpoint: efs.endpointTemplate,
     credentials: { accessKeyId: "AKIDFAKEEXAMPLE", secretAccessKey: SECRET },
     ...options,
   });
@@ -96,6 +96,136 @@ describe("describe", () => {
 
     expect(await adapter().countMountTargets(EAST, id)).toBe(12);
     expect(efs.callsTo("DescribeMountTargets", EAST)).toHaveLength(2);
+  });
+});
+
+describe("mount targets", () => {
+  it("lists every mount target with its zone and state, across pages", async () => {
+    const id = efs.addFileSystem({ region: WEST });
+    efs.setMountTargets(id, [
+      ...Array.from({ length: 11 }, () => ({})),
+      { availabilityZoneName: "us-west-2d", lifeCycleState: "creating" },
+    ]);
+
+    const targets = await adapter().describeMountTargets(WEST, id);
+
+    expect(targets).toHaveLength(12);
+    expect(targets[0]).toEqual({
+      mountTargetId: expect.stringMatching(/^fsmt-/),
+      availabilityZoneName: "us-west-2a",
+      lifeCycleState: "available",
+      ipAddress: expect.any(String),
+    });
+    expect(targets[11]).toMatchObject({ availabilityZoneName: "us-west-2d", lifeCycleState: "creating" });
+    expect(efs.callsTo("DescribeMountTargets", WEST)).toHaveLength(2);
+    expect(efs.mutatingCalls()).toEqual([]);
+  });
+});
+
+describe("re-protecting", () => {
+  it("disables a file system's overwrite protection in its region; setting it again succeeds", async () => {
+    const id = efs.addFileSystem({ region: WEST });
+    const efsApi = adapter();
+
+    await efsApi.ensureOverwriteProtection(WEST, id, "DISABLED");
+    await efsApi.ensureOverwriteProtection(WEST, id, "DISABLED");
+
+    expect((await efsApi.describeFileSystem(WEST, id)).overwriteProtection).toBe("DISABLED");
+    expect(efs.callsTo("UpdateFileSystemProtection", WEST)).toHaveLength(2);
+    await efsApi.ensureOverwriteProtection(WEST, id, "ENABLED");
+    expect(efs.fileSystem(id)?.overwriteProtection).toBe("ENABLED");
+  });
+
+  it("creates the replication to the existing file system, and a repeat says it exists", async () => {
+    const source = efs.addFileSystem({ region: WEST });
+    const dest = efs.addFileSystem({ region: EAST, overwriteProtection: "DISABLED" });
+    const efsApi = adapter();
+
+    expect(await efsApi.ensureReplication(WEST, source, { region: EAST, fileSystemId: dest })).toBe(
+      "created",
+    );
+    expect(await efsApi.ensureReplication(WEST, source, { region: EAST, fileSystemId: dest })).toBe("exists");
+
+    const [create] = efs.callsTo("CreateReplicationConfiguration", WEST);
+    expect(JSON.parse(create?.body ?? "{}")).toEqual({
+      Destinations: [{ Region: EAST, FileSystemId: dest }],
+    });
+    expect(efs.replicationOf(dest)).toMatchObject({ sourceFileSystemId: source, sourceRegion: WEST });
+    expect(efs.fileSystem(dest)?.overwriteProtection).toBe("REPLICATING");
+    const info = await efsApi.describeReplication(EAST, dest);
+    expect(info?.destinations[0]).toMatchObject({ fileSystemId: dest, region: EAST, status: "ENABLED" });
+  });
+
+  it("refuses a destination whose protection is ENABLED, saying how to disable it", async () => {
+    const source = efs.addFileSystem({ region: WEST });
+    const dest = efs.addFileSystem({ region: EAST });
+
+    const err = await caught(adapter().ensureReplication(WEST, source, { region: EAST, fileSystemId: dest }));
+
+    expect([err.kind, err.code]).toEqual(["conflict", "efs.destination_protected"]);
+    expect(err.message).toContain(`${dest} in ${EAST} has replication overwrite protection ENABLED`);
+    expect(err.hint).toContain(
+      `--file-system-id ${dest} --replication-overwrite-protection DISABLED --region ${EAST}`,
+    );
+    expect(efs.replicationOf(source)).toBeUndefined();
+  });
+
+  it("names a configuration left in the way (after a LOCAL_CONFIGURATION_ONLY deletion) and where to remove it", async () => {
+    const { source, dest } = replicatedPair();
+    efs.setDeletionBehaviour({ afterDescribes: 0 });
+    const efsApi = adapter();
+    await efsApi.ensureReplicationDeleted(WEST, dest, "LOCAL_CONFIGURATION_ONLY");
+    expect(await efsApi.describeReplication(WEST, dest)).toBeNull();
+
+    const protecting = await caught(efsApi.ensureOverwriteProtection(EAST, source, "DISABLED"));
+    expect(protecting.code).toBe("efs.replication_exists");
+    expect(protecting.message).toContain(`${source} (${EAST}) -> ${dest} (${WEST})`);
+    expect(protecting.hint).toContain(`--source-file-system-id ${source} --region ${EAST}`);
+
+    const reverse = await caught(
+      efsApi.ensureReplication(WEST, dest, { region: EAST, fileSystemId: source }),
+    );
+    expect([reverse.kind, reverse.code]).toEqual(["conflict", "efs.replication_exists"]);
+    expect(reverse.message).toContain(`as ${EAST} sees it`);
+    expect(reverse.hint).toContain(`in ${EAST}`);
+
+    // Removed where it lives, the way is clear.
+    expect(await efsApi.ensureReplicationDeleted(EAST, source, "ALL_CONFIGURATIONS")).toBe("deleting");
+    expect(await efsApi.describeReplication(EAST, source)).toBeNull();
+    await efsApi.ensureOverwriteProtection(EAST, source, "DISABLED");
+    expect(await efsApi.ensureReplication(WEST, dest, { region: EAST, fileSystemId: source })).toBe(
+      "created",
+    );
+  });
+
+  it("an unencrypted destination is a conflict, a source not available is the wrong life cycle", async () => {
+    const source = efs.addFileSystem({ region: WEST });
+    const plain = efs.addFileSystem({ region: EAST, encrypted: false, overwriteProtection: "DISABLED" });
+    const efsApi = adapter();
+
+    const unencrypted = await caught(
+      efsApi.ensureReplication(WEST, source, { region: EAST, fileSystemId: plain }),
+    );
+    expect([unencrypted.kind, unencrypted.code]).toEqual(["conflict", "efs.conflict"]);
+    expect(unencrypted.message).toContain("encrypted but the destination is not");
+
+    efs.setLifeCycleState(source, "updating");
+    const dest = efs.addFileSystem({ region: EAST, overwriteProtection: "DISABLED" });
+    const busy = await caught(efsApi.ensureReplication(WEST, source, { region: EAST, fileSystemId: dest }));
+    expect([busy.kind, busy.code]).toEqual(["conflict", "efs.wrong_lifecycle"]);
+  });
+
+  it("throttling of the create is transient", async () => {
+    const source = efs.addFileSystem({ region: WEST });
+    const dest = efs.addFileSystem({ region: EAST, overwriteProtection: "DISABLED" });
+    efs.failOperation("CreateReplicationConfiguration", "ThrottlingException", { times: 5 });
+
+    const err = await caught(
+      adapter({ maxAttempts: 1 }).ensureReplication(WEST, source, { region: EAST, fileSystemId: dest }),
+    );
+
+    expect([err.kind, err.code]).toEqual(["transient", "efs.throttled"]);
+    expect(efs.replicationOf(source)).toBeUndefined();
   });
 });
 
@@ -226,26 +356,72 @@ describe("errors", () => {
     const conflict = await caught(adapter().ensureReplicationDeleted(WEST, dest, "ALL_CONFIGURATIONS"));
 
     expect([bad.kind, bad.code]).toEqual(["invalid", "efs.invalid_request"]);
-    expect([conflict.kind, conflict.code]).toEqual(["conflict", "efs.file_system_not_available"]);
+    expect([conflict.kind, conflict.code]).toEqual(["conflict", "efs.wrong_lifecycle"]);
   });
 });
 
 describe("configuration", () => {
-  it("finds the endpoint and credentials through the SDK's own chain (AWS_ENDPOINT_URL_EFS)", async () => {
-    const id = efs.addFileSystem({ region: WEST });
+  /** Runs `body` with these environment variables, restoring the environment afterwards. */
+  async function withEnv(vars: Record<string, string>, body: () => Promise<void>): Promise<void> {
     const saved = { ...process.env };
-    process.env.AWS_ENDPOINT_URL_EFS = efs.url;
-    process.env.AWS_ACCESS_KEY_ID = "AKIDFAKEFROMENV";
-    process.env.AWS_SECRET_ACCESS_KEY = SECRET;
+    Object.assign(process.env, vars);
     try {
-      const efsApi = createEfsAdapter();
-      adapters.push(efsApi);
-      expect((await efsApi.describeFileSystem(WEST, id)).fileSystemId).toBe(id);
-      expect(efs.callsTo("DescribeFileSystems", WEST)[0]?.headers.authorization).toContain(
-        "AKIDFAKEFROMENV/",
-      );
+      await body();
     } finally {
       process.env = saved;
     }
+  }
+
+  it("finds a plain endpoint and credentials through the SDK's own chain (AWS_ENDPOINT_URL_EFS)", async () => {
+    const id = efs.addFileSystem({ region: WEST });
+    efs.addCredentials({ accessKeyId: "AKIDFAKEFROMENV", secretAccessKey: SECRET });
+    await withEnv(
+      { AWS_ENDPOINT_URL_EFS: efs.url, AWS_ACCESS_KEY_ID: "AKIDFAKEFROMENV", AWS_SECRET_ACCESS_KEY: SECRET },
+      async () => {
+        const efsApi = createEfsAdapter();
+        adapters.push(efsApi);
+        expect((await efsApi.describeFileSystem(WEST, id)).fileSystemId).toBe(id);
+        const [call] = efs.callsTo("DescribeFileSystems", WEST);
+        expect(call?.headers.authorization).toContain("AKIDFAKEFROMENV/");
+        expect(call?.path).toBe("/2015-02-01/file-systems");
+      },
+    );
+  });
+
+  it("gives each region its own endpoint when AWS_ENDPOINT_URL_EFS holds {region}", async () => {
+    const east = efs.addFileSystem({ region: EAST });
+    const west = efs.addFileSystem({ region: WEST });
+    efs.addCredentials({ accessKeyId: "AKIDFAKEFROMENV", secretAccessKey: SECRET });
+    await withEnv(
+      {
+        AWS_ENDPOINT_URL_EFS: efs.endpointTemplate,
+        AWS_ACCESS_KEY_ID: "AKIDFAKEFROMENV",
+        AWS_SECRET_ACCESS_KEY: SECRET,
+      },
+      async () => {
+        const efsApi = createEfsAdapter();
+        adapters.push(efsApi);
+        expect((await efsApi.describeFileSystem(EAST, east)).fileSystemId).toBe(east);
+        expect((await efsApi.describeFileSystem(WEST, west)).fileSystemId).toBe(west);
+        expect(efs.callsTo("DescribeFileSystems").map((r) => r.path)).toEqual([
+          `/${EAST}/2015-02-01/file-systems`,
+          `/${WEST}/2015-02-01/file-systems`,
+        ]);
+      },
+    );
+  });
+
+  it("a wrong secret is refused as bad credentials, without the secret in the message", async () => {
+    const id = efs.addFileSystem({ region: EAST });
+
+    const err = await caught(
+      adapter({
+        credentials: { accessKeyId: "AKIDFAKEEXAMPLE", secretAccessKey: "wrong-secret-value" },
+      }).describeFileSystem(EAST, id),
+    );
+
+    expect([err.kind, err.code]).toEqual(["forbidden", "efs.bad_credentials"]);
+    expect(err.hint).toContain(EAST);
+    expect(`${err.message} ${err.hint}`).not.toContain("wrong-secret-value");
   });
 });

@@ -8,6 +8,7 @@ import { createKubernetesCluster } from "../../src/adapters/kubernetes.ts";
 import { DrbotError } from "../../src/core/errors.ts";
 import type { ClusterPort, KubeObject } from "../../src/core/ports/cluster.ts";
 import { type FakeKube, kubeStatus, startFakeKube } from "../../src/sandbox/stand-ins/kube.ts";
+import { documentedClusterRole } from "../support/documented-rbac.ts";
 
 let kube: FakeKube;
 let dir: string;
@@ -214,6 +215,213 @@ describe("kubernetes adapter: reads and namespaces", () => {
 
   it("reports the server version", async () => {
     expect(await cluster.version()).toBe("v1.31.2");
+  });
+});
+
+/** A Deployment or StatefulSet whose pods mount `claims`. */
+function workload(
+  kind: "Deployment" | "StatefulSet",
+  namespace: string,
+  name: string,
+  replicas: number,
+  claims: string[],
+) {
+  return {
+    apiVersion: "apps/v1",
+    kind,
+    metadata: { name, namespace },
+    spec: {
+      replicas,
+      selector: { matchLabels: { app: name } },
+      template: {
+        metadata: { labels: { app: name } },
+        spec: {
+          containers: [{ name: "app", image: "busybox" }],
+          volumes: [
+            { name: "scratch", emptyDir: {} },
+            ...claims.map((c) => ({ name: c, persistentVolumeClaim: { claimName: c } })),
+          ],
+        },
+      },
+    },
+  };
+}
+
+async function until<T>(read: () => Promise<T>, ok: (v: T) => boolean): Promise<T> {
+  const deadline = Date.now() + 5_000;
+  for (;;) {
+    const value = await read();
+    if (ok(value)) return value;
+    if (Date.now() > deadline) throw new Error(`condition not met; last value ${JSON.stringify(value)}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+describe("kubernetes adapter: workloads, pods, scale and deletes", () => {
+  beforeEach(() => {
+    for (const ns of ["shop", "crm"])
+      kube.seed({ apiVersion: "v1", kind: "Namespace", metadata: { name: ns } });
+    kube.seed(workload("Deployment", "shop", "web", 2, ["data"]));
+    kube.seed(workload("StatefulSet", "shop", "db", 1, ["db-data", "data"]));
+    kube.seed(workload("Deployment", "crm", "api", 3, []));
+  });
+
+  it("lists Deployments and StatefulSets with replicas and the claims they mount, per namespace or everywhere", async () => {
+    await until(
+      () => cluster.listWorkloads(),
+      (w) => w.every((x) => x.statusReplicas === x.replicas),
+    );
+
+    expect(await cluster.listWorkloads(["shop"])).toEqual([
+      {
+        kind: "Deployment",
+        namespace: "shop",
+        name: "web",
+        replicas: 2,
+        statusReplicas: 2,
+        claims: ["data"],
+      },
+      {
+        kind: "StatefulSet",
+        namespace: "shop",
+        name: "db",
+        replicas: 1,
+        statusReplicas: 1,
+        claims: ["db-data", "data"],
+      },
+    ]);
+    kube.clearRequests();
+    const everywhere = await cluster.listWorkloads();
+    expect(everywhere.map((w) => `${w.kind}/${w.namespace}/${w.name}`).sort()).toEqual([
+      "Deployment/crm/api",
+      "Deployment/shop/web",
+      "StatefulSet/shop/db",
+    ]);
+    expect(kube.calls("GET", "/apis/apps/v1/deployments")).toHaveLength(1);
+    expect(await cluster.listWorkloads(["empty-namespace"])).toEqual([]);
+  });
+
+  it("scales through the scale subresource; status follows, and 0 reads as 0", async () => {
+    await cluster.scale("Deployment", "shop", "web", 0);
+    await cluster.scale("StatefulSet", "shop", "db", 0);
+
+    const [patch] = kube.calls("PATCH", "/apis/apps/v1/namespaces/shop/deployments/web/scale");
+    expect(patch?.headers["content-type"]).toBe("application/merge-patch+json");
+    expect(JSON.parse(patch?.body ?? "{}")).toEqual({ spec: { replicas: 0 } });
+    const stopped = await until(
+      () => cluster.listWorkloads(["shop"]),
+      (w) => w.every((x) => x.statusReplicas === 0),
+    );
+    expect(stopped.map((w) => [w.name, w.replicas, w.statusReplicas])).toEqual([
+      ["web", 0, 0],
+      ["db", 0, 0],
+    ]);
+    expect(await cluster.listPods("shop")).toEqual([]);
+
+    await cluster.scale("StatefulSet", "shop", "db", 1);
+    const pods = await until(
+      () => cluster.listPods("shop"),
+      (p) => p.length === 1,
+    );
+    expect(pods).toEqual([
+      { namespace: "shop", name: "db-0", phase: "Running", claims: ["db-data", "data"], terminating: false },
+    ]);
+  });
+
+  it("scaling a workload that does not exist is not_found; a negative count is invalid", async () => {
+    const missing = await rejection(cluster.scale("Deployment", "shop", "nope", 0));
+    expect([missing.kind, missing.code]).toEqual(["not_found", "kube.not_found"]);
+    expect(missing.message).toContain('Deployment "shop/nope"');
+    const negative = await rejection(cluster.scale("StatefulSet", "shop", "db", -1));
+    expect([negative.kind, negative.code]).toEqual(["invalid", "kube.invalid"]);
+  });
+
+  it("gets the new kinds", async () => {
+    expect((await cluster.get("StatefulSet", "db", "shop"))?.kind).toBe("StatefulSet");
+    expect((await cluster.get("Deployment", "web", "shop"))?.apiVersion).toBe("apps/v1");
+    await until(
+      () => cluster.get("Pod", "db-0", "shop"),
+      (p) => p !== null,
+    );
+    expect(await cluster.get("Pod", "db-9", "shop")).toBeNull();
+  });
+
+  it("deletes a claim: Terminating while a pod mounts it, gone after; a second delete finds it absent", async () => {
+    await cluster.apply(pv(VOLUME));
+    await cluster.ensureNamespace("shipping-dev");
+    await cluster.apply(pvc(VOLUME));
+    kube.reconcile();
+    kube.seed({
+      apiVersion: "v1",
+      kind: "Pod",
+      metadata: { name: "app", namespace: "shipping-dev" },
+      spec: {
+        containers: [{ name: "app", image: "busybox" }],
+        volumes: [{ name: "d", persistentVolumeClaim: { claimName: "data" } }],
+      },
+    });
+
+    expect(await cluster.ensureDeleted("PersistentVolumeClaim", "data", "shipping-dev")).toBe("deleted");
+    expect(await cluster.ensureDeleted("PersistentVolume", VOLUME)).toBe("deleted");
+    kube.reconcile();
+    const claim = await cluster.get("PersistentVolumeClaim", "data", "shipping-dev");
+    expect(claim?.metadata.deletionTimestamp).toEqual(expect.any(String));
+    expect(await cluster.listPods("shipping-dev")).toMatchObject([
+      { name: "app", claims: ["data"], terminating: false },
+    ]);
+    // Asking again while it is Terminating is harmless.
+    expect(await cluster.ensureDeleted("PersistentVolumeClaim", "data", "shipping-dev")).toBe("deleted");
+
+    await fetch(`${kube.url}/api/v1/namespaces/shipping-dev/pods/app`, {
+      method: "DELETE",
+      headers: { authorization: `Bearer ${kube.token}` },
+    });
+    await until(
+      () => cluster.get("PersistentVolume", VOLUME),
+      (v) => v === null,
+    );
+    expect(await cluster.get("PersistentVolumeClaim", "data", "shipping-dev")).toBeNull();
+    expect(await cluster.ensureDeleted("PersistentVolumeClaim", "data", "shipping-dev")).toBe("absent");
+    expect(await cluster.ensureDeleted("PersistentVolume", VOLUME)).toBe("absent");
+  });
+
+  it("every call drbot makes works under the ClusterRole docs/operations.md documents", async () => {
+    kube.setClusterRole(documentedClusterRole());
+
+    await cluster.ensureNamespace("shipping-dev", { "drbot.io/tenant": "sales" });
+    await cluster.ensureNamespace("shop", { "drbot.io/tenant": "sales" });
+    await cluster.apply(pv(VOLUME), { dryRun: true });
+    await cluster.apply(pv(VOLUME));
+    await cluster.apply(pvc(VOLUME));
+    expect(await cluster.get("PersistentVolumeClaim", "data", "shipping-dev")).not.toBeNull();
+    expect(await cluster.list("PersistentVolume")).toHaveLength(1);
+    expect(await cluster.listWorkloads()).toHaveLength(3);
+    expect(await cluster.listWorkloads(["shop"])).toHaveLength(2);
+    expect((await cluster.get("Deployment", "web", "shop"))?.kind).toBe("Deployment");
+    await cluster.listPods("shop");
+    await cluster.scale("Deployment", "shop", "web", 0);
+    await cluster.scale("StatefulSet", "shop", "db", 0);
+    expect(await cluster.ensureDeleted("PersistentVolumeClaim", "data", "shipping-dev")).toBe("deleted");
+    expect(await cluster.ensureDeleted("PersistentVolume", VOLUME)).toBe("deleted");
+    expect(await cluster.version()).toMatch(/^v1\./);
+
+    // And nothing more: the role does not let drbot delete a namespace or write a Deployment.
+    const namespace = await fetch(`${kube.url}/api/v1/namespaces/shop`, {
+      method: "DELETE",
+      headers: { authorization: `Bearer ${kube.token}` },
+    });
+    expect(namespace.status).toBe(403);
+    const write = await rejection(cluster.apply(workload("Deployment", "shop", "web", 1, [])));
+    expect(write.code).toBe("kube.forbidden");
+  });
+
+  it("a delete the role does not grant is forbidden and names the verb", async () => {
+    kube.setClusterRole({
+      rules: [{ apiGroups: [""], resources: ["persistentvolumes"], verbs: ["get", "list"] }],
+    });
+    const err = await rejection(cluster.ensureDeleted("PersistentVolume", VOLUME));
+    expect([err.kind, err.code]).toEqual(["forbidden", "kube.forbidden"]);
+    expect(err.message).toContain('cannot delete resource "persistentvolumes"');
   });
 });
 

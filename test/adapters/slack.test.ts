@@ -70,7 +70,17 @@ describe("Slack ChatPort", () => {
   it("updates a message in place, and an update without blocks leaves none behind", async () => {
     const port = chat();
     const buttons = [
-      { type: "actions", elements: [{ type: "button", action_id: "approval_approve", value: "r1" }] },
+      {
+        type: "actions",
+        elements: [
+          {
+            type: "button",
+            action_id: "approval_approve",
+            value: "r1",
+            text: { type: "plain_text", text: "Approve" },
+          },
+        ],
+      },
     ];
     const ref = await port.post("C0OPS0001", "approval pending", buttons);
     const outcome = [{ type: "section", text: { type: "mrkdwn", text: "Approved by <@U0ALICE01>" } }];

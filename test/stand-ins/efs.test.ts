@@ -2,6 +2,7 @@
 // answers is what the adapter will see from AWS.
 import {
   BadRequest,
+  ConflictException,
   CreateReplicationConfigurationCommand,
   DeleteReplicationConfigurationCommand,
   DescribeAccessPointsCommand,
@@ -9,6 +10,7 @@ import {
   DescribeMountTargetsCommand,
   DescribeReplicationConfigurationsCommand,
   EFSClient,
+  type EFSClientConfig,
   EFSServiceException,
   FileSystemNotFound,
   IncorrectFileSystemLifeCycleState,
@@ -22,7 +24,6 @@ import {
 } from "@aws-sdk/client-efs";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { type FakeEfs, startFakeEfs } from "../../src/sandbox/stand-ins/efs.ts";
-import { sleep } from "../../src/sandbox/stand-ins/fake-http.ts";
 
 const EAST = "us-east-1";
 const WEST = "us-west-2";
@@ -39,13 +40,14 @@ afterEach(async () => {
   await efs.close();
 });
 
-/** A real SDK client addressed to `region`, without retries unless asked. */
-function sdk(region: string, maxAttempts = 1): EFSClient {
+/** A real SDK client addressed to `region` at that region's endpoint, without retries unless asked. */
+function sdk(region: string, maxAttempts = 1, config: Partial<EFSClientConfig> = {}): EFSClient {
   const client = new EFSClient({
     region,
-    endpoint: efs.url,
-    credentials: { accessKeyId: "AKIDFAKEEXAMPLE", secretAccessKey: "fake-secret-for-tests" },
+    endpoint: efs.endpointFor(region),
+    credentials: efs.credentials,
     maxAttempts,
+    ...config,
   });
   clients.push(client);
   return client;
@@ -56,6 +58,17 @@ function replicatedPair(): { source: string; dest: string } {
   const dest = efs.addFileSystem({ region: WEST, name: "secondary" });
   efs.addReplication({ sourceFileSystemId: source, destinationFileSystemId: dest });
   return { source, dest };
+}
+
+/** Polls `check` until it returns a value (no fixed sleeps: the stand-in's clocks are short). */
+async function until<T>(check: () => Promise<T | undefined>, timeoutMs = 5_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error("condition not met in time");
+    await new Promise((r) => setTimeout(r, 10));
+  }
 }
 
 async function describeRep(region: string, fileSystemId: string) {
@@ -194,8 +207,14 @@ describe("CreateReplicationConfiguration and UpdateFileSystemProtection", () => 
       SourceFileSystemId: source,
       Destinations: [{ Region: WEST, FileSystemId: dest }],
     });
+    expect(efs.fileSystem(dest)).toMatchObject({ overwriteProtection: "ENABLED", writable: true });
 
-    await expect(sdk(EAST).send(create)).rejects.toBeInstanceOf(BadRequest);
+    const refused = await sdk(EAST)
+      .send(create)
+      .catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(ReplicationAlreadyExists);
+    expect((refused as Error).message).toContain(`${dest} has ReplicationOverwriteProtection ENABLED`);
+    expect(efs.replicationOf(source)).toBeUndefined();
 
     const updated = await sdk(WEST).send(
       new UpdateFileSystemProtectionCommand({
@@ -204,18 +223,97 @@ describe("CreateReplicationConfiguration and UpdateFileSystemProtection", () => 
       }),
     );
     expect(updated.ReplicationOverwriteProtection).toBe("DISABLED");
-    await sdk(EAST).send(create);
+    // DISABLED: read-only, waiting to become a destination (API reference).
+    expect(efs.fileSystem(dest)).toMatchObject({ overwriteProtection: "DISABLED", writable: false });
+    // Setting the value it already has succeeds.
+    await sdk(WEST).send(
+      new UpdateFileSystemProtectionCommand({
+        FileSystemId: dest,
+        ReplicationOverwriteProtection: "DISABLED",
+      }),
+    );
+
+    const created = await sdk(EAST).send(create);
+    expect(created.Destinations).toMatchObject([{ FileSystemId: dest, Region: WEST, Status: "ENABLING" }]);
     expect(efs.fileSystem(dest)?.overwriteProtection).toBe("REPLICATING");
 
-    await expect(
-      sdk(WEST).send(
+    const locked = await sdk(WEST)
+      .send(
         new UpdateFileSystemProtectionCommand({
           FileSystemId: dest,
           ReplicationOverwriteProtection: "ENABLED",
         }),
-      ),
-    ).rejects.toBeInstanceOf(ReplicationAlreadyExists);
+      )
+      .catch((e: unknown) => e);
+    expect(locked).toBeInstanceOf(ReplicationAlreadyExists);
+    expect((locked as Error).message).toBe(
+      "ReplicationOverwriteProtection cannot be changed while the file system is a replication destination.",
+    );
     await expect(sdk(EAST).send(create)).rejects.toBeInstanceOf(ReplicationAlreadyExists);
+  });
+
+  it("goes ENABLING -> ENABLED after the configured delay, then LastReplicatedTimestamp advances", async () => {
+    efs.setEnablingMs(60);
+    efs.setSyncInterval(20);
+    const source = efs.addFileSystem({ region: EAST });
+    const dest = efs.addFileSystem({ region: WEST, overwriteProtection: "DISABLED" });
+    const started = Date.now();
+
+    await sdk(EAST).send(
+      new CreateReplicationConfigurationCommand({
+        SourceFileSystemId: source,
+        Destinations: [{ Region: WEST, FileSystemId: dest }],
+      }),
+    );
+    const [enabling] = await describeRep(WEST, dest);
+    expect(enabling?.Destinations?.[0]?.Status).toBe("ENABLING");
+    expect(enabling?.Destinations?.[0]?.LastReplicatedTimestamp).toBeUndefined();
+
+    const enabled = await until(async () => {
+      const [rep] = await describeRep(EAST, source);
+      return rep?.Destinations?.[0]?.Status === "ENABLED" ? rep : undefined;
+    });
+    expect(Date.now() - started).toBeGreaterThanOrEqual(60);
+    const first = enabled.Destinations?.[0]?.LastReplicatedTimestamp as Date;
+    expect(first.getTime()).toBeGreaterThanOrEqual(started);
+
+    const later = await until(async () => {
+      const t = (await describeRep(EAST, source))[0]?.Destinations?.[0]?.LastReplicatedTimestamp;
+      return t && t.getTime() > first.getTime() ? t : undefined;
+    });
+    expect(later.getTime()).toBeLessThanOrEqual(Date.now());
+
+    // Stalled, it falls behind: the timestamp stays while time passes.
+    efs.stallReplication(source);
+    const stalledAt = efs.replicationOf(source)?.destinations[0]?.lastReplicatedTimestamp?.getTime();
+    await until(async () => (Date.now() - (stalledAt ?? 0) > 80 ? true : undefined));
+    const [behind] = await describeRep(EAST, source);
+    expect(behind?.Destinations?.[0]?.LastReplicatedTimestamp?.getTime()).toBe(stalledAt);
+    efs.stallReplication(source, false);
+    await until(async () => {
+      const t = (await describeRep(EAST, source))[0]?.Destinations?.[0]?.LastReplicatedTimestamp;
+      return t && t.getTime() > (stalledAt ?? 0) ? t : undefined;
+    });
+  });
+
+  it("refuses an unencrypted destination for an encrypted source with ConflictException", async () => {
+    const source = efs.addFileSystem({ region: EAST });
+    const dest = efs.addFileSystem({ region: WEST, encrypted: false, overwriteProtection: "DISABLED" });
+
+    const err = await sdk(EAST)
+      .send(
+        new CreateReplicationConfigurationCommand({
+          SourceFileSystemId: source,
+          Destinations: [{ Region: WEST, FileSystemId: dest }],
+        }),
+      )
+      .catch((e: unknown) => e);
+
+    expect(err).toBeInstanceOf(ConflictException);
+    expect((err as ConflictException).$metadata.httpStatusCode).toBe(409);
+    expect(efs.fileSystem(dest)?.overwriteProtection).toBe("DISABLED");
+    const fs = await sdk(WEST).send(new DescribeFileSystemsCommand({ FileSystemId: dest }));
+    expect(fs.FileSystems?.[0]?.Encrypted).toBe(false);
   });
 
   it("refuses a source that is not available", async () => {
@@ -277,18 +375,20 @@ describe("DeleteReplicationConfiguration", () => {
     await expect(sdk(WEST).send(del)).rejects.toBeInstanceOf(ReplicationNotFound);
   });
 
-  it("finishes after a delay in milliseconds", async () => {
+  it("takes the configured deletion time, DELETING until then", async () => {
     const { source, dest } = replicatedPair();
-    efs.setDeletionBehaviour({ afterMs: 150 });
+    efs.setDeletionMs(80);
+    const started = Date.now();
 
     await sdk(EAST).send(new DeleteReplicationConfigurationCommand({ SourceFileSystemId: source }));
-    await describeRep(EAST, source);
-    await describeRep(EAST, source);
-    expect(efs.replicationOf(source)?.deleting).toBe(true);
+    for (let i = 0; i < 3; i++)
+      expect((await describeRep(EAST, source))[0]?.Destinations?.[0]?.Status).toBe("DELETING");
+    expect(efs.fileSystem(dest)?.writable).toBe(false);
 
-    await sleep(200);
-    expect(efs.replicationOf(source)).toBeUndefined();
-    expect(efs.fileSystem(dest)?.overwriteProtection).toBe("ENABLED");
+    await until(async () => (efs.replicationOf(source) === undefined ? true : undefined));
+    expect(Date.now() - started).toBeGreaterThanOrEqual(80);
+    expect(efs.fileSystem(dest)).toMatchObject({ overwriteProtection: "ENABLED", writable: true });
+    await expect(describeRep(WEST, dest)).rejects.toBeInstanceOf(ReplicationNotFound);
   });
 
   it("can be told never to finish", async () => {
@@ -303,8 +403,9 @@ describe("DeleteReplicationConfiguration", () => {
     expect(efs.fileSystem(dest)?.overwriteProtection).toBe("REPLICATING");
   });
 
-  it("LOCAL_CONFIGURATION_ONLY deletes only the half in the called region", async () => {
+  it("LOCAL_CONFIGURATION_ONLY deletes only the half in the called region; the other half stays in the way", async () => {
     const { source, dest } = replicatedPair();
+    efs.setDeletionBehaviour({ afterDescribes: 2 }); // the two describes below see it DELETING
 
     await sdk(WEST).send(
       new DeleteReplicationConfigurationCommand({
@@ -312,13 +413,71 @@ describe("DeleteReplicationConfiguration", () => {
         DeletionMode: "LOCAL_CONFIGURATION_ONLY",
       }),
     );
-    await describeRep(WEST, dest);
+    const [during] = await describeRep(WEST, dest);
+    expect(during?.Destinations?.[0]?.Status).toBe("DELETING");
+    // The other region's half is not being deleted.
+    const [east] = await describeRep(EAST, source);
+    expect(east?.Destinations?.[0]?.Status).toBe("ENABLED");
 
     await expect(describeRep(WEST, dest)).rejects.toBeInstanceOf(ReplicationNotFound);
-    expect(efs.fileSystem(dest)?.overwriteProtection).toBe("ENABLED");
+    // The destination's half is gone: writable again, protection back to ENABLED.
+    expect(efs.fileSystem(dest)).toMatchObject({ overwriteProtection: "ENABLED", writable: true });
+    expect(efs.replicationOf(dest)).toBeUndefined();
+    // The source region still has its half, and says the other one is gone.
     const [orphan] = await describeRep(EAST, source);
-    expect(orphan?.Destinations?.[0]?.Status).toBe("ERROR");
+    expect(orphan?.Destinations?.[0]).toMatchObject({ FileSystemId: dest, Region: WEST, Status: "ERROR" });
+    expect(orphan?.Destinations?.[0]?.StatusMessage).toContain("other Region's half");
     expect(efs.replicationOf(source)?.regions).toEqual([EAST]);
+
+    // It blocks a new replication of the source, either way round, until it is deleted in EAST.
+    await sdk(WEST).send(
+      new UpdateFileSystemProtectionCommand({
+        FileSystemId: dest,
+        ReplicationOverwriteProtection: "DISABLED",
+      }),
+    );
+    const reverse = new CreateReplicationConfigurationCommand({
+      SourceFileSystemId: dest,
+      Destinations: [{ Region: EAST, FileSystemId: source }],
+    });
+    await expect(sdk(WEST).send(reverse)).rejects.toBeInstanceOf(ReplicationAlreadyExists);
+    await expect(
+      sdk(EAST).send(
+        new UpdateFileSystemProtectionCommand({
+          FileSystemId: source,
+          ReplicationOverwriteProtection: "DISABLED",
+        }),
+      ),
+    ).rejects.toBeInstanceOf(ReplicationAlreadyExists);
+
+    efs.setDeletionBehaviour({ afterDescribes: 0 });
+    await sdk(EAST).send(new DeleteReplicationConfigurationCommand({ SourceFileSystemId: source }));
+    await expect(describeRep(EAST, source)).rejects.toBeInstanceOf(ReplicationNotFound);
+    await sdk(EAST).send(
+      new UpdateFileSystemProtectionCommand({
+        FileSystemId: source,
+        ReplicationOverwriteProtection: "DISABLED",
+      }),
+    );
+    const created = await sdk(WEST).send(reverse);
+    expect(created).toMatchObject({ SourceFileSystemId: dest, SourceFileSystemRegion: WEST });
+    expect(efs.fileSystem(source)?.overwriteProtection).toBe("REPLICATING");
+  });
+
+  it("LOCAL_CONFIGURATION_ONLY in the source region leaves the destination read-only", async () => {
+    const { source, dest } = replicatedPair();
+
+    await sdk(EAST).send(
+      new DeleteReplicationConfigurationCommand({
+        SourceFileSystemId: source,
+        DeletionMode: "LOCAL_CONFIGURATION_ONLY",
+      }),
+    );
+    await describeRep(EAST, source);
+
+    await expect(describeRep(EAST, source)).rejects.toBeInstanceOf(ReplicationNotFound);
+    expect(efs.fileSystem(dest)).toMatchObject({ overwriteProtection: "REPLICATING", writable: false });
+    expect((await describeRep(WEST, dest))[0]?.Destinations?.[0]?.Status).toBe("ERROR");
   });
 
   it("refuses LOCAL_CONFIGURATION_ONLY for same-region replication and an unknown mode", async () => {
@@ -344,20 +503,47 @@ describe("DeleteReplicationConfiguration", () => {
     expect(efs.replicationOf(source)?.deleting).toBe(false);
   });
 
-  it("keeps the half in a region that is down until the region is back", async () => {
+  it("ALL_CONFIGURATIONS stays DELETING while the other region is down, and completes when it is back", async () => {
+    const { source, dest } = replicatedPair();
+    efs.setRegionDown(EAST, true);
+
+    await sdk(WEST).send(new DeleteReplicationConfigurationCommand({ SourceFileSystemId: dest }));
+    for (let i = 0; i < 5; i++) {
+      const [rep] = await describeRep(WEST, dest);
+      expect(rep?.Destinations?.[0]?.Status).toBe("DELETING");
+    }
+    // The destination never becomes writable while the deletion cannot reach the other region.
+    const fs = await sdk(WEST).send(new DescribeFileSystemsCommand({ FileSystemId: dest }));
+    expect(fs.FileSystems?.[0]?.FileSystemProtection?.ReplicationOverwriteProtection).toBe("REPLICATING");
+    expect(efs.replicationOf(source)).toMatchObject({ regions: [EAST, WEST], deleting: true });
+
+    efs.setRegionDown(EAST, false);
+    await expect(describeRep(EAST, source)).rejects.toBeInstanceOf(ReplicationNotFound);
+    await expect(describeRep(WEST, dest)).rejects.toBeInstanceOf(ReplicationNotFound);
+    expect(efs.fileSystem(dest)).toMatchObject({ overwriteProtection: "ENABLED", writable: true });
+  });
+
+  it("LOCAL_CONFIGURATION_ONLY during the outage makes the destination writable; the source's half waits", async () => {
     const { source, dest } = replicatedPair();
     efs.setRegionDown(EAST, true);
 
     await sdk(WEST).send(new DeleteReplicationConfigurationCommand({ SourceFileSystemId: dest }));
     await describeRep(WEST, dest);
+    expect((await describeRep(WEST, dest))[0]?.Destinations?.[0]?.Status).toBe("DELETING");
+    // The operator gives up waiting and deletes the local half only.
+    await sdk(WEST).send(
+      new DeleteReplicationConfigurationCommand({
+        SourceFileSystemId: dest,
+        DeletionMode: "LOCAL_CONFIGURATION_ONLY",
+      }),
+    );
+    await describeRep(WEST, dest);
 
     await expect(describeRep(WEST, dest)).rejects.toBeInstanceOf(ReplicationNotFound);
     expect(efs.fileSystem(dest)?.writable).toBe(true);
-    expect(efs.replicationOf(source)).toMatchObject({ regions: [EAST], deleting: true });
-
     efs.setRegionDown(EAST, false);
-    await expect(describeRep(EAST, source)).rejects.toBeInstanceOf(ReplicationNotFound);
-    expect(efs.replicationOf(source)).toBeUndefined();
+    const [left] = await describeRep(EAST, source);
+    expect(left?.Destinations?.[0]?.Status).toBe("ERROR");
   });
 });
 
@@ -390,6 +576,120 @@ describe("mount targets and access points", () => {
     await expect(
       sdk(EAST).send(new DescribeMountTargetsCommand({ FileSystemId: id })),
     ).rejects.toBeInstanceOf(FileSystemNotFound);
+  });
+
+  it("reports each mount target's zone and life-cycle state as set for a drill", async () => {
+    const id = efs.addFileSystem({ region: WEST, mountTargets: 3 });
+
+    efs.setMountTargets(id, [
+      { availabilityZoneName: "us-west-2b", lifeCycleState: "available" },
+      { availabilityZoneName: "us-west-2c", lifeCycleState: "deleting" },
+    ]);
+    const mts = await sdk(WEST).send(new DescribeMountTargetsCommand({ FileSystemId: id }));
+    expect(mts.MountTargets?.map((m) => [m.AvailabilityZoneName, m.LifeCycleState])).toEqual([
+      ["us-west-2b", "available"],
+      ["us-west-2c", "deleting"],
+    ]);
+
+    efs.setMountTargets(id, 0);
+    const none = await sdk(WEST).send(new DescribeMountTargetsCommand({ FileSystemId: id }));
+    expect(none.MountTargets).toEqual([]);
+    expect(efs.fileSystem(id)?.mountTargets).toBe(0);
+    expect(efs.mutatingCalls()).toEqual([]);
+  });
+});
+
+describe("one endpoint per region, SigV4 verified", () => {
+  it("the SDK sends the region's path prefix, and the call lands in that region", async () => {
+    const id = efs.addFileSystem({ region: WEST });
+
+    const out = await sdk(WEST).send(new DescribeFileSystemsCommand({ FileSystemId: id }));
+
+    expect(out.FileSystems?.[0]?.FileSystemId).toBe(id);
+    const [call] = efs.callsTo("DescribeFileSystems", WEST);
+    expect(call?.path).toBe(`/${WEST}/2015-02-01/file-systems`);
+    expect(efs.endpointTemplate.replace("{region}", WEST)).toBe(efs.endpointFor(WEST));
+  });
+
+  it("refuses a request signed for another region than the endpoint's", async () => {
+    const id = efs.addFileSystem({ region: EAST });
+    // A client for WEST pointed at EAST's endpoint: the scope names WEST.
+    const misrouted = sdk(WEST, 1, { endpoint: efs.endpointFor(EAST) });
+
+    const err = await misrouted
+      .send(new DescribeFileSystemsCommand({ FileSystemId: id }))
+      .catch((e: unknown) => e);
+
+    expect((err as EFSServiceException).name).toBe("InvalidSignatureException");
+    expect((err as EFSServiceException).$metadata.httpStatusCode).toBe(403);
+    expect((err as Error).message).toContain("Credential should be scoped to a valid region");
+  });
+
+  it("refuses a wrong secret, an unknown key, a stale date and a tampered request", async () => {
+    const id = efs.addFileSystem({ region: EAST });
+    const send = (config: Partial<EFSClientConfig>) =>
+      sdk(EAST, 1, config)
+        .send(new DescribeFileSystemsCommand({ FileSystemId: id }))
+        .then(
+          () => {
+            throw new Error("expected a refusal");
+          },
+          (e: unknown) => e as EFSServiceException,
+        );
+
+    const wrongSecret = await send({
+      credentials: { accessKeyId: efs.credentials.accessKeyId, secretAccessKey: "not-the-secret" },
+    });
+    expect([wrongSecret.name, wrongSecret.$metadata.httpStatusCode]).toEqual([
+      "InvalidSignatureException",
+      403,
+    ]);
+    expect(wrongSecret.message).toContain("signature we calculated does not match");
+
+    const unknown = await send({
+      credentials: { accessKeyId: "AKIDUNKNOWN000000000", secretAccessKey: "x" },
+    });
+    expect([unknown.name, unknown.$metadata.httpStatusCode]).toEqual(["UnrecognizedClientException", 403]);
+
+    const stale = await send({ systemClockOffset: -20 * 60_000 });
+    expect(stale.name).toBe("InvalidSignatureException");
+    expect(stale.message).toMatch(/^Signature expired/);
+
+    // A signed request whose body is changed on the way no longer matches its signature.
+    const source = efs.addFileSystem({ region: EAST });
+    const dest = efs.addFileSystem({ region: WEST, overwriteProtection: "DISABLED" });
+    const client = sdk(EAST);
+    client.middlewareStack.add(
+      (next) => async (args) => {
+        // Same length (content-length is signed too), another destination.
+        const request = args.request as { body: string };
+        request.body = request.body.replace(dest, `${dest.slice(0, -1)}${dest.endsWith("0") ? "1" : "0"}`);
+        return next(args);
+      },
+      { step: "deserialize", name: "tamper" },
+    );
+    const tampered = await client
+      .send(
+        new CreateReplicationConfigurationCommand({
+          SourceFileSystemId: source,
+          Destinations: [{ Region: WEST, FileSystemId: dest }],
+        }),
+      )
+      .catch((e: unknown) => e);
+    expect((tampered as EFSServiceException).name).toBe("InvalidSignatureException");
+    expect(efs.replicationOf(source)).toBeUndefined();
+    expect(efs.mutatingCalls()).toHaveLength(1);
+  });
+
+  it("the legacy single endpoint takes the region from the credential scope", async () => {
+    const id = efs.addFileSystem({ region: WEST });
+
+    const out = await sdk(WEST, 1, { endpoint: efs.url }).send(
+      new DescribeFileSystemsCommand({ FileSystemId: id }),
+    );
+
+    expect(out.FileSystems?.[0]?.FileSystemId).toBe(id);
+    expect(efs.callsTo("DescribeFileSystems", WEST)[0]?.path).toBe("/2015-02-01/file-systems");
   });
 });
 

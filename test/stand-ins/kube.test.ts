@@ -4,11 +4,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
   ApiException,
+  AppsV1Api,
   CoreV1Api,
   KubeConfig,
   type KubernetesObject,
   KubernetesObjectApi,
   PatchStrategy,
+  setHeaderOptions,
   VersionApi,
 } from "@kubernetes/client-node";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
@@ -18,6 +20,8 @@ import {
   ANN_BOUND_BY_CONTROLLER,
   type FakeKube,
   kubeStatus,
+  PV_PROTECTION,
+  PVC_PROTECTION,
   startFakeKube,
 } from "../../src/sandbox/stand-ins/kube.ts";
 
@@ -25,6 +29,7 @@ let kube: FakeKube;
 let dir: string;
 let objects: KubernetesObjectApi;
 let core: CoreV1Api;
+let apps: AppsV1Api;
 
 async function client(options: { token?: string } = {}): Promise<KubeConfig> {
   const kc = new KubeConfig();
@@ -44,6 +49,7 @@ beforeEach(async () => {
   const kc = await client();
   objects = KubernetesObjectApi.makeApiClient(kc);
   core = kc.makeApiClient(CoreV1Api);
+  apps = kc.makeApiClient(AppsV1Api);
 });
 afterEach(async () => {
   await kube.close();
@@ -443,9 +449,28 @@ describe("kube fake: PV controller", () => {
     await apply(pvc("default", "data", "vol-a"));
     kube.releaseBinding();
     kube.reconcile();
-    const { code, status } = await failure(apply(pvc("default", "data", "vol-a", "20Gi")));
-    expect(code).toBe(422);
-    expect(status.message).toContain('PersistentVolumeClaim "data" is invalid');
+    // Growing it: the resize admission refuses a claim without an expandable StorageClass.
+    const grow = await failure(apply(pvc("default", "data", "vol-a", "20Gi")));
+    expect(grow.code).toBe(403);
+    expect(grow.status).toMatchObject({
+      reason: "Forbidden",
+      message:
+        'persistentvolumeclaims "data" is forbidden: only dynamically provisioned pvc can be resized and the storageclass that provisions the pvc must support resize',
+    });
+    // Shrinking it: never valid.
+    const shrink = await failure(apply(pvc("default", "data", "vol-a", "5Gi")));
+    expect(shrink.code).toBe(422);
+    expect(shrink.status.message).toBe(
+      'PersistentVolumeClaim "data" is invalid: spec.resources.requests.storage: Forbidden: field can not be less than previous value',
+    );
+    expect(kube.object("PersistentVolumeClaim", "data", "default")?.spec?.resources).toEqual({
+      requests: { storage: "10Gi" },
+    });
+    // The volume's capacity may change.
+    const bigger = pv("vol-a");
+    bigger.spec.capacity.storage = "20Gi";
+    await apply(bigger);
+    expect(kube.object("PersistentVolume", "vol-a")?.spec?.capacity).toEqual({ storage: "20Gi" });
     const changedModes = pvc("default", "data", "vol-a");
     changedModes.spec.accessModes = ["ReadWriteOnce"];
     const second = await failure(apply(changedModes));
@@ -511,5 +536,330 @@ describe("kube fake: reads, merge patch and delete", () => {
     expect(kube.objects("PersistentVolumeClaim")).toEqual([]);
     const { code } = await failure(core.readNamespace({ name: "shop" }));
     expect(code).toBe(404);
+  });
+});
+
+/** A Deployment or StatefulSet whose pods mount the claim `data`. */
+function workload(kind: "Deployment" | "StatefulSet", name: string, replicas: number, namespace = "default") {
+  return {
+    apiVersion: "apps/v1",
+    kind,
+    metadata: { name, namespace },
+    spec: {
+      replicas,
+      selector: { matchLabels: { app: name } },
+      ...(kind === "StatefulSet" ? { serviceName: name } : {}),
+      template: {
+        metadata: { labels: { app: name } },
+        spec: {
+          containers: [
+            { name: "app", image: "busybox", volumeMounts: [{ name: "data", mountPath: "/data" }] },
+          ],
+          volumes: [{ name: "data", persistentVolumeClaim: { claimName: "data" } }],
+        },
+      },
+    },
+  };
+}
+
+const mergePatch = setHeaderOptions("Content-Type", PatchStrategy.MergePatch);
+
+describe("kube fake: workloads and the scale subresource", () => {
+  it("serves Deployments, StatefulSets and their scale subresource in discovery", async () => {
+    const list = await apps.getAPIResources();
+    const names = list.resources.map((r) => r.name);
+    expect(names).toEqual(
+      expect.arrayContaining(["deployments", "deployments/scale", "statefulsets", "statefulsets/scale"]),
+    );
+    expect(list.resources.find((r) => r.name === "statefulsets/scale")).toMatchObject({
+      kind: "Scale",
+      group: "autoscaling",
+      version: "v1",
+      verbs: ["get", "patch", "update"],
+    });
+  });
+
+  it("a StatefulSet gets one Running pod per replica, and scaling to 0 through the subresource removes them", async () => {
+    await apply(workload("StatefulSet", "db", 2));
+
+    const ready = await eventually(
+      () => apps.readNamespacedStatefulSet({ name: "db", namespace: "default" }),
+      (s) => s.status?.readyReplicas === 2,
+    );
+    expect(ready.status).toMatchObject({ replicas: 2, readyReplicas: 2, observedGeneration: 1 });
+    const pods = (await core.listNamespacedPod({ namespace: "default" })).items;
+    expect(pods.map((p) => p.metadata?.name)).toEqual(["db-0", "db-1"]);
+    expect(pods[0]?.status?.phase).toBe("Running");
+    expect(pods[0]?.spec?.volumes).toEqual([{ name: "data", persistentVolumeClaim: { claimName: "data" } }]);
+    expect(pods[0]?.metadata?.ownerReferences).toEqual([
+      {
+        apiVersion: "apps/v1",
+        kind: "StatefulSet",
+        name: "db",
+        uid: ready.metadata?.uid,
+        controller: true,
+        blockOwnerDeletion: true,
+      },
+    ]);
+    expect(pods[1]?.metadata?.labels).toMatchObject({
+      app: "db",
+      "statefulset.kubernetes.io/pod-name": "db-1",
+    });
+
+    const scale = await apps.readNamespacedStatefulSetScale({ name: "db", namespace: "default" });
+    expect(scale).toMatchObject({
+      kind: "Scale",
+      spec: { replicas: 2 },
+      status: { replicas: 2, selector: "app=db" },
+    });
+    kube.reconcile();
+    kube.workloadDelayMs = 60_000; // the controller waits: status has not followed yet
+    const patched = await apps.patchNamespacedStatefulSetScale(
+      { name: "db", namespace: "default", body: { spec: { replicas: 0 } }, fieldManager: "drbot" },
+      mergePatch,
+    );
+    expect(patched.spec?.replicas).toBe(0);
+    const pending = await apps.readNamespacedStatefulSet({ name: "db", namespace: "default" });
+    expect([pending.spec?.replicas, pending.status?.replicas]).toEqual([0, 2]);
+    expect(kube.podsOf("StatefulSet", "db", "default")).toHaveLength(2);
+    kube.reconcile();
+    const stopped = await apps.readNamespacedStatefulSet({ name: "db", namespace: "default" });
+    expect(stopped.status?.replicas).toBe(0);
+    expect(stopped.spec?.replicas).toBe(0);
+    expect(stopped.status?.readyReplicas).toBeUndefined();
+    expect(stopped.metadata?.generation).toBe(2);
+    expect((await core.listNamespacedPod({ namespace: "default" })).items).toEqual([]);
+  });
+
+  it("a Deployment scaled by PUT gets pods named after its ReplicaSet; at 0 its status has no counts", async () => {
+    await apply(workload("Deployment", "web", 1));
+    kube.reconcile(); // the controller's status write would make the scale read below stale
+    const scale = await apps.readNamespacedDeploymentScale({ name: "web", namespace: "default" });
+    await apps.replaceNamespacedDeploymentScale({
+      name: "web",
+      namespace: "default",
+      body: { ...scale, spec: { replicas: 3 } },
+    });
+
+    await eventually(
+      () => apps.readNamespacedDeployment({ name: "web", namespace: "default" }),
+      (d) => d.status?.readyReplicas === 3,
+    );
+    const pods = kube.podsOf("Deployment", "web", "default");
+    expect(pods).toHaveLength(3);
+    const hash = pods[0]?.metadata.labels?.["pod-template-hash"] ?? "";
+    for (const p of pods) expect(p.metadata.name).toMatch(new RegExp(`^web-${hash}-[a-z0-9]{5}$`));
+    expect(pods[0]?.metadata.ownerReferences).toMatchObject([{ kind: "ReplicaSet", controller: true }]);
+
+    // A stale resourceVersion on PUT is a conflict, a negative count is invalid.
+    const stale = await failure(
+      apps.replaceNamespacedDeploymentScale({
+        name: "web",
+        namespace: "default",
+        body: { ...scale, spec: { replicas: 1 } },
+      }),
+    );
+    expect(stale.code).toBe(409);
+    const negative = await failure(
+      apps.patchNamespacedDeploymentScale(
+        { name: "web", namespace: "default", body: { spec: { replicas: -1 } } },
+        mergePatch,
+      ),
+    );
+    expect(negative.code).toBe(422);
+    expect(negative.status.message).toContain(
+      "spec.replicas: Invalid value: -1: must be greater than or equal to 0",
+    );
+
+    await apps.patchNamespacedDeploymentScale(
+      { name: "web", namespace: "default", body: { spec: { replicas: 0 } } },
+      mergePatch,
+    );
+    const stopped = await eventually(
+      () => apps.readNamespacedDeployment({ name: "web", namespace: "default" }),
+      (d) =>
+        d.status?.observedGeneration === d.metadata?.generation &&
+        kube.podsOf("Deployment", "web", "default").length === 0,
+    );
+    expect(stopped.status).toEqual({ observedGeneration: stopped.metadata?.generation });
+  });
+
+  it("deleting a workload garbage-collects its pods; seeded pods are left alone", async () => {
+    kube.seed({
+      apiVersion: "v1",
+      kind: "Pod",
+      metadata: { name: "debug", namespace: "default" },
+      spec: { containers: [{ name: "sh", image: "busybox" }] },
+    });
+    await apply(workload("StatefulSet", "db", 1));
+    await eventually(
+      () => kube.podsOf("StatefulSet", "db", "default"),
+      (p) => p.length === 1,
+    );
+    await apps.deleteNamespacedStatefulSet({ name: "db", namespace: "default" });
+    const left = await eventually(
+      async () => (await core.listNamespacedPod({ namespace: "default" })).items.map((p) => p.metadata?.name),
+      (names) => names.length === 1,
+    );
+    expect(left).toEqual(["debug"]);
+  });
+});
+
+describe("kube fake: storage object in use protection", () => {
+  async function boundPair() {
+    await apply(pv("vol-a", { claim: ["default", "data"] }));
+    await apply(pvc("default", "data", "vol-a"));
+    kube.reconcile();
+    expect(kube.object("PersistentVolumeClaim", "data", "default")?.status?.phase).toBe("Bound");
+  }
+
+  it("adds the protection finalizers on create", async () => {
+    await boundPair();
+    expect(kube.object("PersistentVolumeClaim", "data", "default")?.metadata.finalizers).toEqual([
+      PVC_PROTECTION,
+    ]);
+    expect(kube.object("PersistentVolume", "vol-a")?.metadata.finalizers).toEqual([PV_PROTECTION]);
+  });
+
+  it("a claim a pod mounts stays Terminating until the pod is gone; then its volume goes too", async () => {
+    await boundPair();
+    kube.seed({
+      apiVersion: "v1",
+      kind: "Pod",
+      metadata: { name: "app", namespace: "default" },
+      spec: {
+        containers: [{ name: "app", image: "busybox" }],
+        volumes: [{ name: "d", persistentVolumeClaim: { claimName: "data" } }],
+      },
+    });
+
+    const deletedPv = await core.deletePersistentVolume({ name: "vol-a" });
+    expect(deletedPv.metadata?.deletionTimestamp).toBeInstanceOf(Date);
+    const deleted = await core.deleteNamespacedPersistentVolumeClaim({ name: "data", namespace: "default" });
+    // 200 with the object, marked for deletion, still there.
+    expect(deleted.metadata?.deletionTimestamp).toBeInstanceOf(Date);
+    expect(deleted.metadata?.finalizers).toEqual([PVC_PROTECTION]);
+    kube.reconcile();
+    const terminating = await core.readNamespacedPersistentVolumeClaim({
+      name: "data",
+      namespace: "default",
+    });
+    expect(terminating.metadata?.deletionTimestamp).toBeInstanceOf(Date);
+    expect(terminating.status?.phase).toBe("Bound");
+    expect(kube.object("PersistentVolume", "vol-a")?.metadata.deletionTimestamp).toBeDefined();
+
+    await core.deleteNamespacedPod({ name: "app", namespace: "default" });
+    await eventually(
+      () => kube.object("PersistentVolumeClaim", "data", "default"),
+      (c) => c === undefined,
+    );
+    const gone = await eventually(
+      () => kube.object("PersistentVolume", "vol-a"),
+      (v) => v === undefined,
+    );
+    expect(gone).toBeUndefined();
+    expect((await failure(core.readPersistentVolume({ name: "vol-a" }))).code).toBe(404);
+  });
+
+  it("a claim no pod mounts goes right after the controller's pass; a pod of a workload keeps it", async () => {
+    await boundPair();
+    await apply(workload("Deployment", "web", 1));
+    await eventually(
+      () => kube.podsOf("Deployment", "web", "default"),
+      (p) => p.length === 1,
+    );
+    await core.deleteNamespacedPersistentVolumeClaim({ name: "data", namespace: "default" });
+    kube.reconcile();
+    expect(kube.object("PersistentVolumeClaim", "data", "default")?.metadata.deletionTimestamp).toBeDefined();
+
+    await apps.patchNamespacedDeploymentScale(
+      { name: "web", namespace: "default", body: { spec: { replicas: 0 } } },
+      mergePatch,
+    );
+    await eventually(
+      () => kube.object("PersistentVolumeClaim", "data", "default"),
+      (c) => c === undefined,
+    );
+    // The volume is Released now, no longer protected, and deleted at once by its next delete.
+    await eventually(
+      () => kube.object("PersistentVolume", "vol-a")?.status?.phase,
+      (p) => p === "Released",
+    );
+    await core.deletePersistentVolume({ name: "vol-a" });
+    await eventually(
+      () => kube.object("PersistentVolume", "vol-a"),
+      (v) => v === undefined,
+    );
+  });
+
+  it("a claim whose StorageClass allows expansion may grow", async () => {
+    kube.seed({
+      apiVersion: "storage.k8s.io/v1",
+      kind: "StorageClass",
+      metadata: { name: "expandable" },
+      provisioner: "efs.csi.aws.com",
+      allowVolumeExpansion: true,
+    });
+    const volume = pv("vol-a", { claim: ["default", "data"] });
+    volume.spec.storageClassName = "expandable";
+    await apply(volume);
+    const claim = pvc("default", "data", "vol-a");
+    claim.spec.storageClassName = "expandable";
+    await apply(claim);
+    kube.reconcile();
+
+    claim.spec.resources.requests.storage = "20Gi";
+    await apply(claim);
+    expect(kube.object("PersistentVolumeClaim", "data", "default")?.spec?.resources).toEqual({
+      requests: { storage: "20Gi" },
+    });
+  });
+});
+
+describe("kube fake: RBAC", () => {
+  const rules = [
+    { apiGroups: [""], resources: ["persistentvolumes"], verbs: ["get", "list", "patch"] },
+    { apiGroups: ["apps"], resources: ["deployments/scale"], verbs: ["get"] },
+  ];
+
+  it("answers 403 Forbidden, worded as the apiserver, to what the role does not grant", async () => {
+    kube.setClusterRole({ rules });
+    await core.listPersistentVolume();
+    // Discovery stays open to every authenticated user.
+    expect((await apps.getAPIResources()).groupVersion).toBe("apps/v1");
+
+    const deletion = await failure(core.deletePersistentVolume({ name: "vol-a" }));
+    expect(deletion.code).toBe(403);
+    expect(deletion.status).toMatchObject({
+      kind: "Status",
+      reason: "Forbidden",
+      message:
+        'persistentvolumes "vol-a" is forbidden: User "system:serviceaccount:drbot-access:drbot" cannot delete resource "persistentvolumes" in API group "" at the cluster scope',
+      details: { name: "vol-a", kind: "persistentvolumes" },
+    });
+    const pods = await failure(core.listNamespacedPod({ namespace: "shop" }));
+    expect(pods.status.message).toBe(
+      'pods is forbidden: User "system:serviceaccount:drbot-access:drbot" cannot list resource "pods" in API group "" in the namespace "shop"',
+    );
+    const scale = await failure(
+      apps.patchNamespacedDeploymentScale(
+        { name: "web", namespace: "shop", body: { spec: { replicas: 0 } } },
+        mergePatch,
+      ),
+    );
+    expect(scale.status.message).toBe(
+      'deployments.apps "web" is forbidden: User "system:serviceaccount:drbot-access:drbot" cannot patch resource "deployments/scale" in API group "apps" in the namespace "shop"',
+    );
+    // An apply that would create needs create too.
+    const create = await failure(apply(pv("vol-a")));
+    expect(create.status.message).toContain('cannot create resource "persistentvolumes"');
+    expect(kube.objects("PersistentVolume")).toEqual([]);
+
+    kube.setClusterRole(undefined);
+    await apply(pv("vol-a"));
+    kube.setClusterRole({ rules, user: "alice" });
+    await apply(pv("vol-a", { labels: { team: "a" } }));
+    const named = await failure(core.deletePersistentVolume({ name: "vol-a" }));
+    expect(named.status.message).toContain('User "alice" cannot delete');
   });
 });

@@ -1,5 +1,8 @@
 // The Slack fake is only useful if the real clients accept it: every test here drives it with
 // @slack/web-api's WebClient, Bolt's own signature verification, or a real Bolt App.
+
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
 import { App, LogLevel, verifySlackRequest } from "@slack/bolt";
 import {
   ErrorCode,
@@ -129,7 +132,14 @@ describe("Web API through the real WebClient", () => {
       channels: [{ id: "C0OPS0001", name: "ops" }],
     });
     const web = client();
-    const blocks = [{ type: "actions", elements: [{ type: "button", action_id: "approval_approve" }] }];
+    const blocks = [
+      {
+        type: "actions",
+        elements: [
+          { type: "button", action_id: "approval_approve", text: { type: "plain_text", text: "Approve" } },
+        ],
+      },
+    ];
     const posted = await web.chat.postMessage({ channel: "#ops", text: "pending", blocks });
     expect(posted.channel).toBe("C0OPS0001");
     const ts = posted.ts as string;
@@ -522,5 +532,232 @@ describe("signed requests", () => {
       expect(commands).toEqual([]);
       expect(clicks).toEqual([]);
     });
+  });
+});
+
+describe("strict as Slack", () => {
+  const section = (text: string) => ({ type: "section", text: { type: "mrkdwn", text } });
+
+  it("not_in_channel from chat.postMessage, chat.update and chat.postEphemeral; channel_not_found when channels are declared", async () => {
+    await slack.close();
+    slack = await startFakeSlack({
+      botToken: BOT_TOKEN,
+      signingSecret: SIGNING_SECRET,
+      channels: [
+        { id: "C0OPS0001", name: "ops", members: ["U0DRBOT01", "U0ALICE01"] },
+        { id: "C0OTHER01", name: "other", members: ["U0ALICE01"] },
+      ],
+    });
+    const web = client();
+    const posted = await web.chat.postMessage({ channel: "C0OPS0001", text: "card" });
+
+    for (const call of [
+      web.chat.postMessage({ channel: "C0OTHER01", text: "x" }),
+      web.chat.postEphemeral({ channel: "C0OTHER01", user: "U0ALICE01", text: "x" }),
+      web.chat.update({ channel: "C0OTHER01", ts: posted.ts as string, text: "x" }),
+    ])
+      expect((await platformError(call)).data.error).toBe("not_in_channel");
+    // The bot is removed from the channel: updating its own card there fails too.
+    slack.addChannel({ id: "C0OPS0001", name: "ops", members: ["U0ALICE01"] });
+    expect(
+      (await platformError(web.chat.update({ channel: "C0OPS0001", ts: posted.ts as string, text: "x" })))
+        .data.error,
+    ).toBe("not_in_channel");
+    for (const call of [
+      web.chat.postMessage({ channel: "C0UNKNOWN", text: "x" }),
+      web.chat.update({ channel: "C0UNKNOWN", ts: posted.ts as string, text: "x" }),
+      web.chat.postEphemeral({ channel: "C0UNKNOWN", user: "U0ALICE01", text: "x" }),
+    ])
+      expect((await platformError(call)).data.error).toBe("channel_not_found");
+    expect(slack.message("C0OPS0001", posted.ts as string)?.text).toBe("card");
+  });
+
+  it("enforces Block Kit limits with invalid_blocks and Slack's messages, and 40,000 characters of text", async () => {
+    const web = client();
+    const refused = async (blocks: unknown[]) => {
+      const err = await platformError(
+        web.chat.postMessage({ channel: "C0OPS0001", text: "x", blocks: blocks as never }),
+      );
+      expect(err.data.error).toBe("invalid_blocks");
+      return err.data.response_metadata?.messages ?? [];
+    };
+
+    // At the limits: accepted.
+    const fifty = Array.from({ length: 50 }, (_, i) => section(i === 0 ? "a".repeat(3000) : `${i}`));
+    await web.chat.postMessage({ channel: "C0OPS0001", text: "t".repeat(40_000), blocks: fifty });
+
+    expect(await refused([...fifty, section("one too many")])).toEqual([
+      "[ERROR] no more than 50 items allowed [json-pointer:/blocks]",
+    ]);
+    expect(await refused([section("a".repeat(3001))])).toEqual([
+      "[ERROR] must be less than 3001 characters [json-pointer:/blocks/0/text/text]",
+    ]);
+    expect(await refused([{ type: "header", text: { type: "plain_text", text: "h".repeat(151) } }])).toEqual([
+      "[ERROR] must be less than 151 characters [json-pointer:/blocks/0/text/text]",
+    ]);
+    expect(
+      await refused([
+        section("ok"),
+        { type: "context", elements: Array.from({ length: 11 }, () => ({ type: "mrkdwn", text: "c" })) },
+      ]),
+    ).toEqual(["[ERROR] no more than 10 items allowed [json-pointer:/blocks/1/elements]"]);
+    expect(
+      await refused([
+        {
+          type: "actions",
+          elements: [
+            {
+              type: "button",
+              action_id: "approval_approve",
+              text: { type: "plain_text", text: "b".repeat(76) },
+              confirm: {
+                title: { type: "plain_text", text: "Sure?" },
+                text: { type: "mrkdwn", text: "t".repeat(301) },
+                confirm: { type: "plain_text", text: "Approve" },
+                deny: { type: "plain_text", text: "Cancel" },
+              },
+            },
+          ],
+        },
+      ]),
+    ).toEqual([
+      "[ERROR] must be less than 76 characters [json-pointer:/blocks/0/elements/0/text/text]",
+      "[ERROR] must be less than 301 characters [json-pointer:/blocks/0/elements/0/confirm/text/text]",
+    ]);
+    const tooLong = await platformError(
+      web.chat.postMessage({ channel: "C0OPS0001", text: "t".repeat(40_001) }),
+    );
+    expect(tooLong.data.error).toBe("msg_too_long");
+    expect(slack.messages("C0OPS0001")).toHaveLength(1);
+
+    // chat.update is held to the same limits, and leaves the message as it was.
+    const ts = slack.messages("C0OPS0001")[0]?.ts as string;
+    const update = await platformError(
+      web.chat.update({ channel: "C0OPS0001", ts, text: "x", blocks: [section("a".repeat(3001))] }),
+    );
+    expect(update.data.error).toBe("invalid_blocks");
+    expect(slack.message("C0OPS0001", ts)?.updates).toEqual([]);
+  });
+
+  it("refuses a modal whose title is longer than 24 characters", async () => {
+    const err = await platformError(
+      client().views.open({
+        trigger_id: slack.issueTriggerId("U0ALICE01"),
+        view: { type: "modal", title: { type: "plain_text", text: "t".repeat(25) }, blocks: [] },
+      }),
+    );
+    expect(err.data.error).toBe("invalid_arguments");
+    expect(err.data.response_metadata?.messages).toEqual([
+      "[ERROR] must be less than 25 characters [json-pointer:/view/title/text]",
+    ]);
+  });
+
+  it("rate tiers are off by default", async () => {
+    const web = client();
+    for (let i = 0; i < 30; i++) await web.usergroups.users.list({ usergroup: "S0SRE0001" });
+    for (let i = 0; i < 10; i++) await web.chat.postMessage({ channel: "C0OPS0001", text: `${i}` });
+    expect(slack.messages("C0OPS0001")).toHaveLength(10);
+  });
+
+  it("turned on, each method's tier answers 429 + Retry-After, per method; postMessage per channel", async () => {
+    slack.setRateLimits(true);
+    const web = client({ rejectRateLimitedCalls: true });
+    const limited = async (call: Promise<unknown>) => {
+      const err = (await call.then(
+        () => undefined,
+        (e: unknown) => e,
+      )) as WebAPIRateLimitedError;
+      expect(err?.code).toBe(ErrorCode.RateLimitedError);
+      return err.retryAfter;
+    };
+
+    // Tier 2: 20 a minute.
+    for (let i = 0; i < 20; i++) await web.usergroups.users.list({ usergroup: "S0SRE0001" });
+    const wait = await limited(web.usergroups.users.list({ usergroup: "S0SRE0001" }));
+    expect(wait).toBeGreaterThanOrEqual(1);
+    expect(wait).toBeLessThanOrEqual(3);
+    // Another method (Tier 4) is counted on its own.
+    await web.users.info({ user: "U0ALICE01" });
+
+    // chat.postMessage: a short burst per channel, then about one a second.
+    for (let i = 0; i < 5; i++) await web.chat.postMessage({ channel: "C0OPS0001", text: `${i}` });
+    expect(await limited(web.chat.postMessage({ channel: "C0OPS0001", text: "too fast" }))).toBe(1);
+    await web.chat.postMessage({ channel: "C0OTHER01", text: "another channel" });
+    expect(slack.messages("C0OPS0001").map((m) => m.text)).toEqual(["0", "1", "2", "3", "4"]);
+
+    // A client that waits gets through after Retry-After.
+    const patient = client({ retryConfig: { retries: 1, minTimeout: 0, maxTimeout: 0 } });
+    const res = await patient.chat.postMessage({ channel: "C0OPS0001", text: "later" });
+    expect(res.ok).toBe(true);
+  });
+});
+
+describe("the 3-second acknowledgement deadline", () => {
+  let receiver: Server;
+  let url: string;
+  let answer: "never" | "at once";
+
+  beforeEach(async () => {
+    answer = "never";
+    receiver = createServer((req, res) => {
+      req.resume();
+      if (answer === "at once") res.end("");
+      // "never": the app hangs; Slack gives up at its deadline.
+    });
+    await new Promise<void>((r) => receiver.listen(0, "127.0.0.1", r));
+    url = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/slack/events`;
+    slack.ackTimeoutMs = 150; // Slack's 3 s, shortened for the test
+  });
+  afterEach(async () => {
+    receiver.closeAllConnections();
+    await new Promise((r) => receiver.close(r));
+  });
+
+  it("a slash command not acknowledged in time shows its user operation_timeout", async () => {
+    const res = await slack.sendSlashCommand(url, {
+      command: "/dr",
+      text: "status",
+      user_id: "U0ALICE01",
+      channel_id: "C0OPS0001",
+    });
+
+    expect(res).toMatchObject({
+      timedOut: true,
+      status: 0,
+      userError: '/dr failed with the error "operation_timeout"',
+    });
+    expect(res.elapsedMs).toBeGreaterThanOrEqual(150);
+    expect(slack.ephemerals).toEqual([
+      expect.objectContaining({
+        channel: "C0OPS0001",
+        user: "U0ALICE01",
+        text: '/dr failed with the error "operation_timeout"',
+        via: "slack",
+      }),
+    ]);
+
+    answer = "at once";
+    const ok = await slack.sendSlashCommand(url, {
+      command: "/dr",
+      text: "status",
+      user_id: "U0ALICE01",
+      channel_id: "C0OPS0001",
+    });
+    expect(ok).toMatchObject({ timedOut: false, status: 200 });
+    expect(ok.userError).toBeUndefined();
+    expect(slack.ephemerals).toHaveLength(1);
+  });
+
+  it("so does a click", async () => {
+    const res = await slack.sendInteraction(url, {
+      type: "block_actions",
+      user_id: "U0ALICE01",
+      channel_id: "C0OPS0001",
+      actions: [{ action_id: "approval_approve", value: "dr-12345678" }],
+    });
+
+    expect(res.timedOut).toBe(true);
+    expect(res.userError).toBe('drbot failed with the error "operation_timeout"');
+    expect(slack.ephemerals.map((e) => [e.user, e.via])).toEqual([["U0ALICE01", "slack"]]);
   });
 });

@@ -13,11 +13,12 @@ import { Redis } from "ioredis";
 import { parse, stringify } from "yaml";
 import { loadConfig } from "../../src/core/config.ts";
 import { renderVolume, volumeGitPath } from "../../src/core/volumes.ts";
-import { type FakeEfs, startFakeEfs } from "../../src/sandbox/stand-ins/efs.ts";
+import { DEFAULT_EFS_CREDENTIALS, type FakeEfs, startFakeEfs } from "../../src/sandbox/stand-ins/efs.ts";
 import { type FakeGitHub, startFakeGitHub } from "../../src/sandbox/stand-ins/github.ts";
 import { type FakeKube, startFakeKube } from "../../src/sandbox/stand-ins/kube.ts";
 import { type FakeSlack, type SendResult, startFakeSlack } from "../../src/sandbox/stand-ins/slack.ts";
 import { type Role, type Service, type ServiceOptions, startService } from "../../src/service.ts";
+import { documentedClusterRole } from "./documented-rbac.ts";
 import { freePort } from "./free-port.ts";
 
 export const USERS = {
@@ -64,7 +65,7 @@ export class World {
   readonly mounts: { primary: string; secondary: string };
   readonly logs: string[] = [];
   readonly services: Service[] = [];
-  readonly secrets = [BOT_TOKEN, SIGNING_SECRET, GITHUB_TOKEN];
+  readonly secrets = [BOT_TOKEN, SIGNING_SECRET, GITHUB_TOKEN, DEFAULT_EFS_CREDENTIALS.secretAccessKey];
   redis: Redis;
 
   constructor(fields: WorldParts) {
@@ -324,8 +325,9 @@ export async function createWorld(redisUrl: string, options: WorldOptions = {}):
       usergroups: { S0SALES: [USERS.groupRequester], S0SRE: [USERS.sre], S0INCIDENT: [USERS.incident] },
     }),
     startFakeEfs(),
-    startFakeKube({ contextName: "primary", bindDelayMs: 5 }),
-    startFakeKube({ contextName: "secondary", bindDelayMs: 5 }),
+    // Both clusters grant drbot exactly the ClusterRole docs/operations.md documents.
+    startFakeKube({ contextName: "primary", bindDelayMs: 5, rbac: documentedClusterRole() }),
+    startFakeKube({ contextName: "secondary", bindDelayMs: 5, rbac: documentedClusterRole() }),
     startFakeGitHub({ owner: "acme", repo: "dr-volumes", token: GITHUB_TOKEN }),
   ]);
   efs.addFileSystem({ region: "us-east-1", id: FS.primary, mountTargets: 2 });
@@ -355,11 +357,12 @@ export async function createWorld(redisUrl: string, options: WorldOptions = {}):
   const configPath = join(dir, "drbot.yaml");
   await writeFile(configPath, stringify(config));
 
-  // The AWS SDK reads its endpoint and credentials from the process environment.
+  // The AWS SDK reads its endpoint and credentials from the process environment: one endpoint per
+  // region, and the access key the EFS stand-in verifies signatures with.
   Object.assign(process.env, {
-    AWS_ENDPOINT_URL_EFS: efs.url,
-    AWS_ACCESS_KEY_ID: "AKIDTESTFAKE",
-    AWS_SECRET_ACCESS_KEY: "fake-secret-access-key",
+    AWS_ENDPOINT_URL_EFS: efs.endpointTemplate,
+    AWS_ACCESS_KEY_ID: efs.credentials.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: efs.credentials.secretAccessKey,
     AWS_REGION: "us-east-1",
   });
   const env = {
@@ -371,7 +374,7 @@ export async function createWorld(redisUrl: string, options: WorldOptions = {}):
     PORT: "0",
     GITHUB_TOKEN,
     LOG_LEVEL: "debug",
-    AWS_ENDPOINT_URL_EFS: efs.url,
+    AWS_ENDPOINT_URL_EFS: efs.endpointTemplate,
   };
   return new World({
     dir,

@@ -24,11 +24,14 @@ export type KubeKind =
   | "StatefulSet"
   | "Pod";
 
+/** A Deployment or StatefulSet: what a switchover stops and what it reports. */
 export interface Workload {
   kind: "Deployment" | "StatefulSet";
   namespace: string;
   name: string;
+  /** spec.replicas (1 when unset, as the apiserver defaults it). */
   replicas: number;
+  /** status.replicas: pods that exist now (0 when the status leaves it out). */
   statusReplicas: number;
   /** PVC names its pod template mounts. */
   claims: string[];
@@ -39,6 +42,7 @@ export interface PodInfo {
   name: string;
   phase: string;
   claims: string[];
+  /** Deletion asked for (deletionTimestamp set); the pod may still be running. */
   terminating: boolean;
 }
 

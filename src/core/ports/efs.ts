@@ -28,6 +28,14 @@ export interface ReplicationInfo {
   creationTime?: Date;
 }
 
+export interface MountTargetInfo {
+  mountTargetId: string;
+  availabilityZoneName: string;
+  /** creating | available | updating | deleting | deleted | error */
+  lifeCycleState: string;
+  ipAddress?: string;
+}
+
 export type ReplicationDeletionMode = "ALL_CONFIGURATIONS" | "LOCAL_CONFIGURATION_ONLY";
 
 export interface EfsPort {
@@ -46,6 +54,7 @@ export interface EfsPort {
   ): Promise<"deleting" | "not-found">;
   /** Number of mount targets, for reachability checks. */
   countMountTargets(region: string, fileSystemId: string): Promise<number>;
+  /** Every mount target of the file system, with its Availability Zone and state. */
   describeMountTargets(region: string, fileSystemId: string): Promise<MountTargetInfo[]>;
   /** UpdateFileSystemProtection addressed to `region`; setting the current value succeeds. */
   ensureOverwriteProtection(
@@ -62,11 +71,4 @@ export interface EfsPort {
     sourceFileSystemId: string,
     destination: { region: string; fileSystemId: string },
   ): Promise<"created" | "exists">;
-}
-
-export interface MountTargetInfo {
-  mountTargetId: string;
-  availabilityZoneName: string;
-  lifeCycleState: string;
-  ipAddress?: string;
 }

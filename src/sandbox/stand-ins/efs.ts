@@ -1,10 +1,30 @@
-// A fake Amazon EFS control plane speaking restJson1 (API 2015-02-01) to the real
-// @aws-sdk/client-efs. One server plays every region: AWS routes by host name, the fake reads the
-// region from the SigV4 credential scope instead, so tests can tell which region a call went to.
-// Shapes follow the SDK's schemas: timestamps are epoch seconds, errors carry `x-amzn-errortype`
-// and an `{ErrorCode, Message}` body, as EFS sends them.
+// A stand-in for the Amazon EFS control plane, speaking restJson1 (API 2015-02-01) to the real
+// @aws-sdk/client-efs, strict where a DR tool depends on it:
+//
+// - One endpoint per region, as AWS has (`elasticfilesystem.<region>.amazonaws.com`): the server
+//   answers `<url>/<region>/2015-02-01/...` (`endpointTemplate`), and refuses a request whose SigV4
+//   credential scope names another region. The legacy single endpoint (`url`, no region in the
+//   path) takes the region from the credential scope. Every signature is verified against the
+//   known access keys (`credentials`).
+// - Replication as the API reference and user guide describe it: AWS keeps one half of a
+//   configuration in each region; a file system takes part in one configuration at most;
+//   overwrite protection ENABLED (writable, cannot be a destination) / DISABLED (read-only, may
+//   become a destination) / REPLICATING (a destination); a new replication is ENABLING, then
+//   ENABLED, and its LastReplicatedTimestamp advances; a deletion takes time (DELETING); an
+//   ALL_CONFIGURATIONS deletion completes in both regions at once, so it stays DELETING while the
+//   other region is down; LOCAL_CONFIGURATION_ONLY removes the calling region's half only, and the
+//   other half stays (visible there, in the way of a new replication) until deleted there.
+// - Encryption is modelled: a replication from an encrypted source to an unencrypted existing
+//   destination is refused with ConflictException, as the API reference says.
+//
+// Where the reference names no error for a refusal (an existing destination whose protection is
+// ENABLED), the stand-in answers ReplicationAlreadyExists, the code AWS uses for protection
+// conflicts ("ReplicationOverwriteProtection cannot be changed while the file system is a
+// replication destination"). Shapes follow the SDK's schemas: timestamps are epoch seconds, errors
+// carry `x-amzn-errortype` and an `{ErrorCode, Message}` body, as EFS sends them.
 import { randomUUID } from "node:crypto";
 import { FakeHttpServer, type FakeReply, type FaultRule, type RecordedRequest } from "./fake-http.ts";
+import { type AwsCredentials, credentialScope, verifySigV4 } from "./sigv4.ts";
 
 export type Protection = "ENABLED" | "DISABLED" | "REPLICATING";
 export type DeletionMode = "ALL_CONFIGURATIONS" | "LOCAL_CONFIGURATION_ONLY";
@@ -18,18 +38,28 @@ export type EfsOperation =
   | "DescribeMountTargets"
   | "DescribeAccessPoints";
 
+/** The operations that change something: a drill must make none of them. */
+export const MUTATING_OPERATIONS: readonly EfsOperation[] = [
+  "CreateReplicationConfiguration",
+  "DeleteReplicationConfiguration",
+  "UpdateFileSystemProtection",
+];
+
 /** Error codes with the HTTP status EFS (or the AWS front door) answers them with. */
 const ERROR_STATUS = {
   BadRequest: 400,
   ValidationException: 400,
+  IncompleteSignatureException: 400,
   AccessDeniedException: 403,
   MissingAuthenticationTokenException: 403,
   InvalidSignatureException: 403,
+  UnrecognizedClientException: 403,
   FileSystemNotFound: 404,
   ReplicationNotFound: 404,
   MountTargetNotFound: 404,
   AccessPointNotFound: 404,
   UnknownOperationException: 404,
+  ConflictException: 409,
   IncorrectFileSystemLifeCycleState: 409,
   ReplicationAlreadyExists: 409,
   ThrottlingException: 429,
@@ -58,31 +88,58 @@ class EfsFault extends Error {
   }
 }
 
-const PREFIX = "/2015-02-01";
+const SERVICE = "elasticfilesystem";
+const API = "/2015-02-01";
+const REGION = /^[a-z]{2}(-[a-z]+)+-\d+$/;
 const FS_ID = /^fs-[0-9a-f]{8,40}$/;
 const FS_ARN = /^arn:aws[-a-z]*:elasticfilesystem:[0-9a-z-]+:\d+:file-system\/(fs-[0-9a-f]{8,40})$/;
 
+/** The access key every stand-in EFS accepts unless told otherwise (sandbox and tests). */
+export const DEFAULT_EFS_CREDENTIALS: AwsCredentials = {
+  accessKeyId: "AKIDSTANDINEFS000001",
+  secretAccessKey: "stand-in-efs-secret-access-key",
+};
+
 interface Route {
   operation: EfsOperation;
+  /** The region in the endpoint's path (`/<region>/2015-02-01/...`); unset on the legacy endpoint. */
+  endpointRegion?: string;
   /** The `{FileSystemId}` / `{SourceFileSystemId}` path label, decoded. */
   id?: string;
 }
 
 function routeOf(method: string, path: string): Route | undefined {
-  if (!path.startsWith(`${PREFIX}/`)) return undefined;
-  const rest = path.slice(PREFIX.length);
-  if (method === "GET" && rest === "/file-systems") return { operation: "DescribeFileSystems" };
+  let endpointRegion: string | undefined;
+  let rest = path;
+  const prefixed = /^\/([^/]+)(\/2015-02-01\/.*)$/.exec(path);
+  if (prefixed?.[1] && REGION.test(prefixed[1])) {
+    endpointRegion = prefixed[1];
+    rest = prefixed[2] ?? "";
+  }
+  if (!rest.startsWith(`${API}/`)) return undefined;
+  rest = rest.slice(API.length);
+  const at = (operation: EfsOperation, id?: string): Route => ({
+    operation,
+    ...(endpointRegion ? { endpointRegion } : {}),
+    ...(id !== undefined ? { id } : {}),
+  });
+  if (method === "GET" && rest === "/file-systems") return at("DescribeFileSystems");
   if (method === "GET" && rest === "/file-systems/replication-configurations")
-    return { operation: "DescribeReplicationConfigurations" };
-  if (method === "GET" && rest === "/mount-targets") return { operation: "DescribeMountTargets" };
-  if (method === "GET" && rest === "/access-points") return { operation: "DescribeAccessPoints" };
+    return at("DescribeReplicationConfigurations");
+  if (method === "GET" && rest === "/mount-targets") return at("DescribeMountTargets");
+  if (method === "GET" && rest === "/access-points") return at("DescribeAccessPoints");
   const labelled = /^\/file-systems\/([^/]+)\/(replication-configuration|protection)$/.exec(rest);
   if (!labelled?.[1]) return undefined;
-  const id = decodeURIComponent(labelled[1]);
+  let id: string;
+  try {
+    id = decodeURIComponent(labelled[1]);
+  } catch {
+    return undefined;
+  }
   if (labelled[2] === "protection")
-    return method === "PUT" ? { operation: "UpdateFileSystemProtection", id } : undefined;
-  if (method === "POST") return { operation: "CreateReplicationConfiguration", id };
-  if (method === "DELETE") return { operation: "DeleteReplicationConfiguration", id };
+    return method === "PUT" ? at("UpdateFileSystemProtection", id) : undefined;
+  if (method === "POST") return at("CreateReplicationConfiguration", id);
+  if (method === "DELETE") return at("DeleteReplicationConfiguration", id);
   return undefined;
 }
 
@@ -91,16 +148,9 @@ export function operationOf(req: RecordedRequest): EfsOperation | undefined {
   return routeOf(req.method, req.path)?.operation;
 }
 
-/** `Credential=AKID/20250101/us-west-2/elasticfilesystem/aws4_request` -> region and service. */
-function credentialScope(req: RecordedRequest): { region: string; service: string } | undefined {
-  const auth = req.headers.authorization ?? "";
-  const m = /Credential=[^/]+\/\d{8}\/([^/]+)\/([^/]+)\/aws4_request/.exec(auth);
-  return m?.[1] && m[2] ? { region: m[1], service: m[2] } : undefined;
-}
-
-/** The region a request was signed for (and so addressed to). */
+/** The region a request was addressed to: its endpoint's, or on the legacy endpoint the one it was signed for. */
 export function regionOf(req: RecordedRequest): string | undefined {
-  return credentialScope(req)?.region;
+  return routeOf(req.method, req.path)?.endpointRegion ?? credentialScope(req)?.region;
 }
 
 interface FileSystemRecord {
@@ -109,6 +159,7 @@ interface FileSystemRecord {
   name: string | undefined;
   lifeCycleState: string;
   protection: Protection;
+  encrypted: boolean;
   creationTime: Date;
   sizeInBytes: number;
 }
@@ -120,6 +171,7 @@ interface MountTargetRecord {
   ipAddress: string;
   availabilityZoneName: string;
   availabilityZoneId: string;
+  lifeCycleState: string;
 }
 
 interface AccessPointRecord {
@@ -131,6 +183,13 @@ interface AccessPointRecord {
   gid: number;
 }
 
+/** A deletion asked for on one region's half of a configuration. */
+interface HalfDeletion {
+  mode: DeletionMode;
+  startedAt: number;
+  describes: number;
+}
+
 interface ReplicationRecord {
   sourceId: string;
   sourceRegion: string;
@@ -138,24 +197,34 @@ interface ReplicationRecord {
   destination: {
     id: string;
     region: string;
+    /** ENABLING until `enabledAt`, then ENABLED (or what a test set). */
     status: string;
-    statusMessage?: string;
+    enabledAt?: number;
     lastReplicated?: Date;
+    /** A stalled replication's LastReplicatedTimestamp no longer advances: it falls behind. */
+    stalled: boolean;
   };
   /** AWS keeps one half of the configuration in each region; a half can be deleted alone. */
-  heldIn: Set<string>;
-  deletion?: { regions: Set<string>; startedAt: number; describes: number };
+  halves: Map<string, { deletion?: HalfDeletion }>;
 }
 
 /**
  * When an accepted deletion finishes. It finishes once the configuration was seen (as DELETING)
  * by `afterDescribes` DescribeReplicationConfigurations/DescribeFileSystems calls, or `afterMs`
- * have passed, whichever is set and comes first; `never` keeps it DELETING for good.
+ * have passed, whichever is set and comes first; `never` keeps it DELETING for good. Either way an
+ * ALL_CONFIGURATIONS deletion also waits until every region holding a half answers.
  */
 export interface DeletionBehaviour {
   afterDescribes?: number;
   afterMs?: number;
   never?: boolean;
+}
+
+export interface MountTargetInit {
+  subnetId?: string;
+  availabilityZoneName?: string;
+  /** creating | available | updating | deleting | deleted | error (default available) */
+  lifeCycleState?: string;
 }
 
 export interface FileSystemInit {
@@ -164,6 +233,8 @@ export interface FileSystemInit {
   name?: string;
   lifeCycleState?: string;
   overwriteProtection?: Protection;
+  /** Default true, as every file system created by the console is. */
+  encrypted?: boolean;
   /** Creates this many mount targets, one per availability zone. */
   mountTargets?: number;
   creationTime?: Date;
@@ -186,7 +257,8 @@ export interface FileSystemSnapshot {
   name: string | undefined;
   lifeCycleState: string;
   overwriteProtection: Protection;
-  /** A replication destination (REPLICATING) is read-only. */
+  encrypted: boolean;
+  /** Only ENABLED is writable: DISABLED and REPLICATING are read-only (API reference). */
   writable: boolean;
   mountTargets: number;
   accessPoints: number;
@@ -200,6 +272,7 @@ export interface ReplicationSnapshot {
   destinations: { fileSystemId: string; region: string; status: string; lastReplicatedTimestamp?: Date }[];
   /** Regions still holding their half of the configuration. */
   regions: string[];
+  /** Some half is being deleted. */
   deleting: boolean;
 }
 
@@ -207,13 +280,25 @@ export type RegionDownMode = "unavailable" | "reset";
 
 export interface FakeEfsOptions {
   accountId?: string;
+  /** How deletions finish (default: once one Describe has seen them DELETING). */
   deletion?: DeletionBehaviour;
+  /** Shorthand for `deletion: { afterMs }`: a deletion takes this long (minutes in the sandbox). */
+  deletionMs?: number;
+  /** How long a new replication stays ENABLING (default 0: ENABLED from the next call on). */
+  enablingMs?: number;
+  /** Every this many ms of an ENABLED replication, LastReplicatedTimestamp moves on (default: never). */
+  syncIntervalMs?: number;
+  /** Access keys whose signatures are accepted (default: DEFAULT_EFS_CREDENTIALS). */
+  credentials?: AwsCredentials[];
 }
 
 export class FakeEfs {
   readonly http: FakeHttpServer;
   readonly accountId: string;
   private deletionBehaviour: DeletionBehaviour;
+  private enablingMs: number;
+  private syncIntervalMs: number | undefined;
+  private readonly secrets = new Map<string, string>();
   private readonly fileSystems = new Map<string, FileSystemRecord>();
   private readonly mountTargets = new Map<string, MountTargetRecord>();
   private readonly accessPoints = new Map<string, AccessPointRecord>();
@@ -223,13 +308,36 @@ export class FakeEfs {
 
   constructor(options: FakeEfsOptions = {}) {
     this.accountId = options.accountId ?? "123456789012";
-    this.deletionBehaviour = { afterDescribes: 1, ...options.deletion };
+    this.deletionBehaviour =
+      options.deletionMs !== undefined
+        ? { afterMs: options.deletionMs }
+        : { afterDescribes: 1, ...options.deletion };
+    this.enablingMs = options.enablingMs ?? 0;
+    this.syncIntervalMs = options.syncIntervalMs;
+    for (const c of options.credentials ?? [DEFAULT_EFS_CREDENTIALS]) this.addCredentials(c);
     this.http = new FakeHttpServer("efs", (req) => this.handle(req));
     this.installRegionRules();
   }
 
+  /** The legacy single endpoint: the region comes from each request's credential scope. */
   get url(): string {
     return this.http.url;
+  }
+
+  /** One endpoint per region, as `AWS_ENDPOINT_URL_EFS` for drbot: `{region}` stands for the region. */
+  get endpointTemplate(): string {
+    return `${this.http.url}/{region}`;
+  }
+
+  /** The endpoint of one region, for an SDK client's `endpoint`. */
+  endpointFor(region: string): string {
+    return `${this.http.url}/${region}`;
+  }
+
+  /** The first accepted access key, for clients of this stand-in. */
+  get credentials(): AwsCredentials {
+    const [accessKeyId, secretAccessKey] = [...this.secrets][0] ?? ["", ""];
+    return { accessKeyId, secretAccessKey };
   }
 
   start(): Promise<string> {
@@ -238,6 +346,10 @@ export class FakeEfs {
 
   close(): Promise<void> {
     return this.http.close();
+  }
+
+  addCredentials(credentials: AwsCredentials): void {
+    this.secrets.set(credentials.accessKeyId, credentials.secretAccessKey);
   }
 
   injectFault(rule: FaultRule): void {
@@ -273,11 +385,31 @@ export class FakeEfs {
     this.deletionBehaviour = { ...behaviour };
   }
 
-  /** Requests for `operation` (optionally signed for `region`), including faulted ones. */
+  /** A deletion takes `ms` from the request (deletions already under way included). */
+  setDeletionMs(ms: number): void {
+    this.deletionBehaviour = { afterMs: ms };
+  }
+
+  /** How long replications created from now on stay ENABLING. */
+  setEnablingMs(ms: number): void {
+    this.enablingMs = ms;
+  }
+
+  /** LastReplicatedTimestamp cadence of ENABLED replications; undefined: it only moves when set. */
+  setSyncInterval(ms: number | undefined): void {
+    this.syncIntervalMs = ms;
+  }
+
+  /** Requests for `operation` (optionally addressed to `region`), including refused and faulted ones. */
   callsTo(operation: EfsOperation, region?: string): RecordedRequest[] {
     return this.http.requests.filter(
       (r) => operationOf(r) === operation && (region === undefined || regionOf(r) === region),
     );
+  }
+
+  /** Requests to operations that change something, whatever their outcome. */
+  mutatingCalls(): RecordedRequest[] {
+    return this.http.requests.filter((r) => MUTATING_OPERATIONS.includes(operationOf(r) as EfsOperation));
   }
 
   addFileSystem(init: FileSystemInit): string {
@@ -290,6 +422,7 @@ export class FakeEfs {
       name: init.name,
       lifeCycleState: init.lifeCycleState ?? "available",
       protection: init.overwriteProtection ?? "ENABLED",
+      encrypted: init.encrypted ?? true,
       creationTime: init.creationTime ?? new Date(),
       sizeInBytes: 6144,
     });
@@ -297,10 +430,7 @@ export class FakeEfs {
     return id;
   }
 
-  addMountTarget(
-    fileSystemId: string,
-    init: { subnetId?: string; availabilityZoneName?: string } = {},
-  ): string {
+  addMountTarget(fileSystemId: string, init: MountTargetInit = {}): string {
     const fs = this.mustGet(fileSystemId);
     const n = this.mountTargetsOf(fileSystemId).length;
     const id = this.newId("fsmt");
@@ -311,8 +441,20 @@ export class FakeEfs {
       ipAddress: `10.0.${n}.${10 + n}`,
       availabilityZoneName: init.availabilityZoneName ?? `${fs.region}${String.fromCharCode(97 + (n % 26))}`,
       availabilityZoneId: `${fs.region.replaceAll("-", "")}-az${n + 1}`,
+      lifeCycleState: init.lifeCycleState ?? "available",
     });
     return id;
+  }
+
+  /**
+   * Replaces a file system's mount targets: `count` available ones (one per zone), or one per
+   * entry, e.g. `[{ lifeCycleState: "available" }, { lifeCycleState: "deleting" }]`. Returns their ids.
+   */
+  setMountTargets(fileSystemId: string, targets: number | MountTargetInit[]): string[] {
+    this.mustGet(fileSystemId);
+    for (const mt of this.mountTargetsOf(fileSystemId)) this.mountTargets.delete(mt.id);
+    const list = typeof targets === "number" ? Array.from({ length: targets }, () => ({})) : targets;
+    return list.map((init) => this.addMountTarget(fileSystemId, init));
   }
 
   addAccessPoint(
@@ -332,7 +474,7 @@ export class FakeEfs {
     return id;
   }
 
-  /** A replication configuration as if created long ago; the destination becomes REPLICATING. */
+  /** A replication configuration as if created long ago (ENABLED); the destination becomes REPLICATING. */
   addReplication(init: ReplicationInit): ReplicationSnapshot {
     const source = this.mustGet(init.sourceFileSystemId);
     const destId =
@@ -341,24 +483,16 @@ export class FakeEfs {
         region:
           init.destinationRegion ??
           this.fail("addReplication needs destinationRegion or destinationFileSystemId"),
+        encrypted: source.encrypted,
       });
     const dest = this.mustGet(destId);
-    if (this.findReplication(source.id) || this.findReplication(dest.id))
+    if (this.partOf(source) || this.partOf(dest))
       throw new Error(`EFS fake: ${source.id} or ${dest.id} is already part of a replication configuration`);
-    dest.protection = "REPLICATING";
-    const rep: ReplicationRecord = {
-      sourceId: source.id,
-      sourceRegion: source.region,
+    const rep = this.replicate(source, dest, {
+      status: init.status ?? "ENABLED",
+      ...(init.lastReplicatedTimestamp ? { lastReplicated: init.lastReplicatedTimestamp } : {}),
       creationTime: init.creationTime ?? new Date(),
-      destination: {
-        id: dest.id,
-        region: dest.region,
-        status: init.status ?? "ENABLED",
-        ...(init.lastReplicatedTimestamp ? { lastReplicated: init.lastReplicatedTimestamp } : {}),
-      },
-      heldIn: new Set([source.region, dest.region]),
-    };
-    this.replications.push(rep);
+    });
     return this.snapshotReplication(rep);
   }
 
@@ -369,8 +503,23 @@ export class FakeEfs {
     rep.destination.lastReplicated = at;
   }
 
+  /**
+   * A stalled replication stops advancing LastReplicatedTimestamp, so its lag grows (a network
+   * problem, a source too busy); un-stalled, it catches up at the next sync.
+   */
+  stallReplication(fileSystemId: string, stalled = true): void {
+    const rep =
+      this.findReplication(fileSystemId) ?? this.fail(`no replication configuration for ${fileSystemId}`);
+    this.advance(rep);
+    rep.destination.stalled = stalled;
+  }
+
   setLifeCycleState(fileSystemId: string, state: string): void {
     this.mustGet(fileSystemId).lifeCycleState = state;
+  }
+
+  setOverwriteProtection(fileSystemId: string, protection: Protection): void {
+    this.mustGet(fileSystemId).protection = protection;
   }
 
   fileSystem(id: string): FileSystemSnapshot | undefined {
@@ -384,38 +533,46 @@ export class FakeEfs {
       name: fs.name,
       lifeCycleState: fs.lifeCycleState,
       overwriteProtection: fs.protection,
-      writable: fs.protection !== "REPLICATING",
+      encrypted: fs.encrypted,
+      writable: fs.protection === "ENABLED",
       mountTargets: this.mountTargetsOf(fs.id).length,
       accessPoints: [...this.accessPoints.values()].filter((a) => a.fileSystemId === fs.id).length,
     };
   }
 
-  /** The configuration `fileSystemId` takes part in (as source or destination), if any. */
+  /**
+   * The configuration `fileSystemId` takes part in as its own region sees it (as source or
+   * destination), if any: after a LOCAL_CONFIGURATION_ONLY deletion in one region, the file system
+   * of the other region still has it.
+   */
   replicationOf(fileSystemId: string): ReplicationSnapshot | undefined {
     this.settle(false);
-    const rep = this.findReplication(fileSystemId);
+    const fs = this.fileSystems.get(fileSystemId);
+    const rep = fs ? this.partOf(fs) : undefined;
     return rep && this.snapshotReplication(rep);
   }
 
   // --- protocol ---------------------------------------------------------------------------------
 
-  private handle(req: RecordedRequest): FakeReply {
+  private async handle(req: RecordedRequest): Promise<FakeReply> {
     const route = routeOf(req.method, req.path);
     if (!route)
       return efsError("UnknownOperationException", `no EFS operation for ${req.method} ${req.path}`);
-    const scope = credentialScope(req);
+    const auth = await verifySigV4(req, {
+      service: SERVICE,
+      ...(route.endpointRegion ? { region: route.endpointRegion } : {}),
+      secretFor: (key) => this.secrets.get(key),
+    });
+    if (!auth.ok) return efsError(auth.code, auth.message);
+    const region = route.endpointRegion ?? auth.scope.region;
     try {
-      if (!scope) throw new EfsFault("MissingAuthenticationTokenException", "Missing Authentication Token");
-      if (scope.service !== "elasticfilesystem")
-        throw new EfsFault(
-          "InvalidSignatureException",
-          `Credential should be scoped to correct service: 'elasticfilesystem', not '${scope.service}'.`,
-        );
       const describing =
         route.operation === "DescribeFileSystems" || route.operation === "DescribeReplicationConfigurations";
       this.settle(describing);
-      const reply = this.dispatch(route, scope.region, req);
-      if (describing) for (const rep of this.replications) if (rep.deletion) rep.deletion.describes += 1;
+      const reply = this.dispatch(route, region, req);
+      if (describing)
+        for (const rep of this.replications)
+          for (const half of rep.halves.values()) if (half.deletion) half.deletion.describes += 1;
       return reply;
     } catch (err) {
       if (err instanceof EfsFault) return err.reply;
@@ -460,10 +617,10 @@ export class FakeEfs {
   private describeReplications(region: string, q: URLSearchParams): FakeReply {
     const id = q.get("FileSystemId");
     const reps =
-      id === null ? this.replications.filter((r) => r.heldIn.has(region)) : [this.repIn(region, id)];
+      id === null ? this.replications.filter((r) => r.halves.has(region)) : [this.repIn(region, id)];
     const page = paginate(reps, q.get("NextToken"), q.get("MaxResults"), 100);
     return ok({
-      Replications: page.items.map((r) => this.describeRep(r)),
+      Replications: page.items.map((r) => this.describeRep(r, region)),
       ...(page.next ? { NextToken: page.next } : {}),
     });
   }
@@ -473,39 +630,55 @@ export class FakeEfs {
     const input = parseBody(body) as { Destinations?: unknown };
     const dests = input.Destinations;
     if (!Array.isArray(dests) || dests.length !== 1)
-      throw new EfsFault("ValidationException", "Destinations must contain exactly one destination.");
+      throw new EfsFault("BadRequest", "Destinations must contain exactly one destination.");
     const want = dests[0] as { Region?: unknown; FileSystemId?: unknown };
-    if (typeof want.Region !== "string" || !want.Region)
-      throw new EfsFault("BadRequest", "Destination Region is required.");
+    if (want.Region !== undefined && typeof want.Region !== "string")
+      throw new EfsFault("BadRequest", "Destination Region must be a string.");
+    const destRegion = typeof want.Region === "string" && want.Region ? want.Region : region;
     if (source.lifeCycleState !== "available")
       throw new EfsFault(
         "IncorrectFileSystemLifeCycleState",
         `File system ${source.id} is ${source.lifeCycleState}, not available.`,
       );
-    if (this.findReplication(source.id))
+    if (this.partOf(source))
       throw new EfsFault(
         "ReplicationAlreadyExists",
-        `File system ${source.id} is already part of a replication.`,
+        `File system ${source.id} is already part of a replication configuration.`,
       );
     let dest: FileSystemRecord;
     if (typeof want.FileSystemId === "string") {
-      dest = this.fsIn(want.Region, want.FileSystemId);
-      if (this.findReplication(dest.id))
+      dest = this.fsIn(destRegion, want.FileSystemId);
+      if (dest.id === source.id)
+        throw new EfsFault("BadRequest", "The source and destination file systems must be different.");
+      if (this.partOf(dest))
         throw new EfsFault(
           "ReplicationAlreadyExists",
-          `File system ${dest.id} is already part of a replication.`,
+          `File system ${dest.id} is already part of a replication configuration.`,
+        );
+      if (dest.lifeCycleState !== "available")
+        throw new EfsFault(
+          "IncorrectFileSystemLifeCycleState",
+          `File system ${dest.id} is ${dest.lifeCycleState}, not available.`,
         );
       if (dest.protection !== "DISABLED")
         throw new EfsFault(
-          "BadRequest",
-          `Replication overwrite protection of destination ${dest.id} must be DISABLED before it can be a destination.`,
+          "ReplicationAlreadyExists",
+          `Destination file system ${dest.id} has ReplicationOverwriteProtection ${dest.protection}; it must be DISABLED to be used as a replication destination.`,
+        );
+      if (source.encrypted && !dest.encrypted)
+        throw new EfsFault(
+          "ConflictException",
+          `Source file system ${source.id} is encrypted but destination file system ${dest.id} is not.`,
         );
     } else {
-      dest = this.mustGet(this.addFileSystem({ region: want.Region }));
+      dest = this.mustGet(this.addFileSystem({ region: destRegion, encrypted: source.encrypted }));
     }
-    const snapshot = this.addReplication({ sourceFileSystemId: source.id, destinationFileSystemId: dest.id });
-    const rep = this.findReplication(snapshot.sourceFileSystemId) as ReplicationRecord;
-    return ok(this.describeRep(rep));
+    const rep = this.replicate(source, dest, {
+      status: "ENABLING",
+      enabledAt: Date.now() + this.enablingMs,
+      creationTime: new Date(),
+    });
+    return ok(this.describeRep(rep, region));
   }
 
   private deleteReplication(region: string, rawId: string, q: URLSearchParams): FakeReply {
@@ -521,9 +694,23 @@ export class FakeEfs {
         "BadRequest",
         "LOCAL_CONFIGURATION_ONLY is not supported for same-Region replication.",
       );
-    const regions = mode === "ALL_CONFIGURATIONS" ? [...rep.heldIn] : [region];
-    if (rep.deletion) for (const r of regions) rep.deletion.regions.add(r);
-    else rep.deletion = { regions: new Set(regions), startedAt: Date.now(), describes: 0 };
+    const now = Date.now();
+    if (mode === "ALL_CONFIGURATIONS") {
+      // One deletion of every half, completing everywhere at once; a repeat changes nothing.
+      const started = Math.min(
+        now,
+        ...[...rep.halves.values()].map((h) => (h.deletion?.mode === mode ? h.deletion.startedAt : now)),
+      );
+      for (const half of rep.halves.values())
+        if (half.deletion?.mode !== mode) half.deletion = { mode, startedAt: started, describes: 0 };
+    } else {
+      // The local half only. An ALL_CONFIGURATIONS deletion it replaces no longer reaches the
+      // other half: that one stays until it is deleted in its own region.
+      const local = rep.halves.get(region) as { deletion?: HalfDeletion };
+      if (local.deletion?.mode !== mode) local.deletion = { mode, startedAt: now, describes: 0 };
+      for (const [r, half] of rep.halves)
+        if (r !== region && half.deletion?.mode === "ALL_CONFIGURATIONS") delete half.deletion;
+    }
     return { status: 204, headers: { "x-amzn-requestid": randomUUID() } };
   }
 
@@ -538,10 +725,13 @@ export class FakeEfs {
       );
     if (value === "REPLICATING")
       throw new EfsFault("BadRequest", "ReplicationOverwriteProtection cannot be set to REPLICATING.");
-    if (this.findReplication(fs.id))
+    const rep = this.partOf(fs);
+    if (rep)
       throw new EfsFault(
         "ReplicationAlreadyExists",
-        `File system ${fs.id} is part of a replication configuration.`,
+        rep.destination.id === fs.id
+          ? "ReplicationOverwriteProtection cannot be changed while the file system is a replication destination."
+          : `File system ${fs.id} is the source of a replication configuration.`,
       );
     if (fs.lifeCycleState !== "available")
       throw new EfsFault(
@@ -580,7 +770,7 @@ export class FakeEfs {
         MountTargetId: mt.id,
         FileSystemId: mt.fileSystemId,
         SubnetId: mt.subnetId,
-        LifeCycleState: "available",
+        LifeCycleState: mt.lifeCycleState,
         IpAddress: mt.ipAddress,
         NetworkInterfaceId: `eni-${mt.id.slice(5)}`,
         AvailabilityZoneId: mt.availabilityZoneId,
@@ -631,44 +821,117 @@ export class FakeEfs {
 
   // --- state ------------------------------------------------------------------------------------
 
-  /** Finishes deletions that are due; `describing`: the current call is a Describe, which may finish them. */
+  /** A new configuration with a half in each region; the destination becomes REPLICATING. */
+  private replicate(
+    source: FileSystemRecord,
+    dest: FileSystemRecord,
+    init: { status: string; enabledAt?: number; lastReplicated?: Date; creationTime: Date },
+  ): ReplicationRecord {
+    dest.protection = "REPLICATING";
+    const rep: ReplicationRecord = {
+      sourceId: source.id,
+      sourceRegion: source.region,
+      creationTime: init.creationTime,
+      destination: {
+        id: dest.id,
+        region: dest.region,
+        status: init.status,
+        ...(init.enabledAt !== undefined ? { enabledAt: init.enabledAt } : {}),
+        ...(init.lastReplicated ? { lastReplicated: init.lastReplicated } : {}),
+        stalled: false,
+      },
+      halves: new Map([
+        [source.region, {}],
+        [dest.region, {}],
+      ]),
+    };
+    this.replications.push(rep);
+    return rep;
+  }
+
+  /**
+   * Brings every configuration up to now: ENABLING ones that are due become ENABLED, timestamps
+   * advance at the sync cadence, and deletions that are due finish. `describing`: the current call
+   * is a Describe, which may finish deletions (DeletionBehaviour.afterDescribes).
+   */
   private settle(describing: boolean): void {
-    const b = this.deletionBehaviour;
-    if (b.never) return;
     for (const rep of [...this.replications]) {
-      const d = rep.deletion;
-      if (!d) continue;
-      const byDescribes = describing && b.afterDescribes !== undefined && d.describes >= b.afterDescribes;
-      const byTime = b.afterMs !== undefined && Date.now() - d.startedAt >= b.afterMs;
-      if (byDescribes || byTime) this.finishDeletion(rep);
-    }
-  }
-
-  /** Removes the halves being deleted, except in regions that are down (they wait for recovery). */
-  private finishDeletion(rep: ReplicationRecord): void {
-    const d = rep.deletion;
-    if (!d) return;
-    for (const region of [...d.regions]) {
-      if (this.downRegions.has(region)) continue;
-      rep.heldIn.delete(region);
-      d.regions.delete(region);
-      if (region === rep.destination.region) {
-        const dest = this.fileSystems.get(rep.destination.id);
-        if (dest) dest.protection = "ENABLED";
+      this.advance(rep);
+      for (const [region, half] of [...rep.halves]) {
+        const d = half.deletion;
+        if (
+          d?.mode === "LOCAL_CONFIGURATION_ONLY" &&
+          this.due(d, describing) &&
+          !this.downRegions.has(region)
+        )
+          this.removeHalf(rep, region);
       }
-    }
-    if (rep.heldIn.size === 0) {
-      this.replications = this.replications.filter((r) => r !== rep);
-      return;
-    }
-    if (d.regions.size === 0) rep.deletion = undefined;
-    // Only one half is left: nothing replicates any more.
-    if (!rep.deletion) {
-      rep.destination.status = "ERROR";
-      rep.destination.statusMessage = "The other half of this replication configuration was deleted.";
+      // ALL_CONFIGURATIONS is one deletion: it completes in every region at once, or not at all.
+      const all = [...rep.halves].filter(([, h]) => h.deletion?.mode === "ALL_CONFIGURATIONS");
+      if (
+        all.length > 0 &&
+        all.every(
+          ([region, h]) => h.deletion && this.due(h.deletion, describing) && !this.downRegions.has(region),
+        )
+      )
+        for (const [region] of all) this.removeHalf(rep, region);
+      if (rep.halves.size === 0) this.replications = this.replications.filter((r) => r !== rep);
     }
   }
 
+  private due(d: HalfDeletion, describing: boolean): boolean {
+    const b = this.deletionBehaviour;
+    if (b.never) return false;
+    const byDescribes = describing && b.afterDescribes !== undefined && d.describes >= b.afterDescribes;
+    const byTime = b.afterMs !== undefined && Date.now() - d.startedAt >= b.afterMs;
+    return byDescribes || byTime;
+  }
+
+  /** ENABLING -> ENABLED when due (the first sync then completes); later syncs at the cadence. */
+  private advance(rep: ReplicationRecord): void {
+    const d = rep.destination;
+    const now = Date.now();
+    if (d.status === "ENABLING" && d.enabledAt !== undefined && now >= d.enabledAt) {
+      d.status = "ENABLED";
+      d.lastReplicated = new Date(d.enabledAt);
+      delete d.enabledAt;
+    }
+    const interval = this.syncIntervalMs;
+    if (
+      interval === undefined ||
+      interval <= 0 ||
+      d.status !== "ENABLED" ||
+      d.stalled ||
+      rep.halves.size < this.regionsOf(rep).size ||
+      [...rep.halves.values()].some((h) => h.deletion)
+    )
+      return;
+    const last = d.lastReplicated?.getTime() ?? rep.creationTime.getTime();
+    const syncs = Math.floor((now - last) / interval);
+    if (syncs > 0) d.lastReplicated = new Date(last + syncs * interval);
+  }
+
+  private removeHalf(rep: ReplicationRecord, region: string): void {
+    rep.halves.delete(region);
+    // The destination's half gone: it is writable again, protection back to ENABLED (API reference).
+    if (region === rep.destination.region) {
+      const dest = this.fileSystems.get(rep.destination.id);
+      if (dest) dest.protection = "ENABLED";
+    }
+  }
+
+  private regionsOf(rep: ReplicationRecord): Set<string> {
+    return new Set([rep.sourceRegion, rep.destination.region]);
+  }
+
+  /** The configuration a file system takes part in, as its own region holds it. */
+  private partOf(fs: FileSystemRecord): ReplicationRecord | undefined {
+    return this.replications.find(
+      (r) => r.halves.has(fs.region) && (r.sourceId === fs.id || r.destination.id === fs.id),
+    );
+  }
+
+  /** Any configuration that names the file system, whichever halves are left (test helpers). */
   private findReplication(fileSystemId: string): ReplicationRecord | undefined {
     return this.replications.find((r) => r.sourceId === fileSystemId || r.destination.id === fileSystemId);
   }
@@ -681,7 +944,7 @@ export class FakeEfs {
   private repIn(region: string, rawId: string): ReplicationRecord {
     const id = fileSystemIdOf(rawId);
     const rep = this.replications.find(
-      (r) => r.heldIn.has(region) && (r.sourceId === id || r.destination.id === id),
+      (r) => r.halves.has(region) && (r.sourceId === id || r.destination.id === id),
     );
     if (rep) return rep;
     if (!this.fileSystems.has(id))
@@ -726,15 +989,28 @@ export class FakeEfs {
         ValueInArchive: 0,
       },
       PerformanceMode: "generalPurpose",
-      Encrypted: true,
+      Encrypted: fs.encrypted,
       ThroughputMode: "elastic",
       Tags: fs.name ? [{ Key: "Name", Value: fs.name }] : [],
       FileSystemProtection: { ReplicationOverwriteProtection: fs.protection },
     };
   }
 
-  private describeRep(rep: ReplicationRecord): Record<string, unknown> {
+  /** The status a region's half shows: its own deletion, a missing other half, or the replication's. */
+  private statusIn(rep: ReplicationRecord, region: string): { status: string; message?: string } {
+    if (rep.halves.get(region)?.deletion) return { status: "DELETING" };
+    if (rep.halves.size < this.regionsOf(rep).size)
+      return {
+        status: "ERROR",
+        message:
+          "The other Region's half of this replication configuration was deleted; delete this half too.",
+      };
+    return { status: rep.destination.status };
+  }
+
+  private describeRep(rep: ReplicationRecord, region: string): Record<string, unknown> {
     const d = rep.destination;
+    const { status, message } = this.statusIn(rep, region);
     const sourceArn = `arn:aws:elasticfilesystem:${rep.sourceRegion}:${this.accountId}:file-system/${rep.sourceId}`;
     return {
       SourceFileSystemId: rep.sourceId,
@@ -744,12 +1020,12 @@ export class FakeEfs {
       CreationTime: epochSeconds(rep.creationTime),
       Destinations: [
         {
-          Status: rep.deletion ? "DELETING" : d.status,
+          Status: status,
           FileSystemId: d.id,
           Region: d.region,
           ...(d.lastReplicated ? { LastReplicatedTimestamp: epochSeconds(d.lastReplicated) } : {}),
           OwnerId: this.accountId,
-          ...(d.statusMessage && !rep.deletion ? { StatusMessage: d.statusMessage } : {}),
+          ...(message ? { StatusMessage: message } : {}),
         },
       ],
       SourceFileSystemOwnerId: this.accountId,
@@ -758,6 +1034,8 @@ export class FakeEfs {
 
   private snapshotReplication(rep: ReplicationRecord): ReplicationSnapshot {
     const d = rep.destination;
+    const deleting = [...rep.halves.values()].some((h) => h.deletion);
+    const region = rep.halves.has(d.region) ? d.region : rep.sourceRegion;
     return {
       sourceFileSystemId: rep.sourceId,
       sourceRegion: rep.sourceRegion,
@@ -767,12 +1045,12 @@ export class FakeEfs {
         {
           fileSystemId: d.id,
           region: d.region,
-          status: rep.deletion ? "DELETING" : d.status,
+          status: deleting ? "DELETING" : this.statusIn(rep, region).status,
           ...(d.lastReplicated ? { lastReplicatedTimestamp: d.lastReplicated } : {}),
         },
       ],
-      regions: [...rep.heldIn],
-      deleting: rep.deletion !== undefined,
+      regions: [...rep.halves.keys()],
+      deleting,
     };
   }
 

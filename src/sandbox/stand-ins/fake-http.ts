@@ -7,6 +7,8 @@ import { pipeline } from "node:stream/promises";
 
 export interface RecordedRequest {
   method: string;
+  /** The request target exactly as sent (path and query, percent-encoding untouched): signatures cover it. */
+  url: string;
   /** Path without the query string, percent-decoding left to the handler. */
   path: string;
   query: URLSearchParams;
@@ -82,6 +84,7 @@ export class FakeHttpServer {
         const url = new URL(req.url ?? "/", "http://fake");
         const recorded: RecordedRequest = {
           method: req.method ?? "GET",
+          url: req.url ?? "/",
           path: url.pathname,
           query: url.searchParams,
           headers: req.headers,

@@ -1,21 +1,44 @@
 // A local Kubernetes API server that @kubernetes/client-node talks to through a kubeconfig:
-// discovery, Namespaces, PersistentVolumes, PersistentVolumeClaims and Deployments with get,
-// list, create, replace, delete, JSON merge patch and server-side apply (field ownership kept in
-// metadata.managedFields, conflicts, force, dry run), errors as the apiserver's Status objects,
-// and a PV controller that binds claims asynchronously.
+// discovery, Namespaces, PersistentVolumes, PersistentVolumeClaims, StorageClasses, Pods,
+// Deployments and StatefulSets (with the `scale` subresource) with get, list, create, replace,
+// delete, JSON merge patch and server-side apply (field ownership kept in metadata.managedFields,
+// conflicts, force, dry run), errors as the apiserver's Status objects, and controllers that act
+// a short while after a write: the PV controller binds claims; the workload controller makes each
+// Deployment's and StatefulSet's pods and status follow spec.replicas; the storage-object-in-use
+// protection keeps a claim a pod mounts (kubernetes.io/pvc-protection) and a volume bound to a
+// claim (kubernetes.io/pv-protection) Terminating until they are no longer in use. Optional RBAC
+// from one ClusterRole answers 403 Forbidden to what it does not grant; the PVC resize admission
+// refuses to grow a claim whose StorageClass does not allow volume expansion.
 //
 // Deliberate simplifications: for apply every list is atomic (the real server merges keyed lists
-// such as containers item by item); no watch; deletion is immediate (no finalizers or graceful
-// termination); the only admission is the namespace check.
-import { randomBytes, randomUUID } from "node:crypto";
+// such as containers item by item); no watch; ReplicaSets are not served (a Deployment's pods name
+// their ReplicaSet as real ones do, and a changed pod template does not roll them); pods run as
+// soon as they exist (no scheduler or kubelet) and are deleted at once (no grace period);
+// StatefulSet volumeClaimTemplates are not provisioned; namespaces are deleted at once with their
+// contents.
+import { createHash, randomBytes, randomUUID } from "node:crypto";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { parse as parseYaml, stringify as stringifyYaml } from "yaml";
 import { FakeHttpServer, type FakeReply, type FaultRule, json, type RecordedRequest } from "./fake-http.ts";
+import {
+  allows,
+  type ClusterRoleRules,
+  DEFAULT_RBAC_USER,
+  forbiddenMessage,
+  type RequestAttributes,
+} from "./kube-rbac.ts";
 
 type JsonMap = Record<string, unknown>;
 
-export type FakeKind = "Namespace" | "PersistentVolume" | "PersistentVolumeClaim" | "Deployment";
+export type FakeKind =
+  | "Namespace"
+  | "PersistentVolume"
+  | "PersistentVolumeClaim"
+  | "StorageClass"
+  | "Pod"
+  | "Deployment"
+  | "StatefulSet";
 
 export interface ManagedFieldsEntry {
   manager: string;
@@ -36,6 +59,9 @@ export interface FakeObjectMeta {
   creationTimestamp?: string;
   labels?: Record<string, string>;
   annotations?: Record<string, string>;
+  finalizers?: string[];
+  /** Set when deletion was asked for and finalizers still hold the object. */
+  deletionTimestamp?: string;
   managedFields?: ManagedFieldsEntry[];
   [field: string]: unknown;
 }
@@ -58,6 +84,10 @@ export interface FakeKubeOptions {
   gitVersion?: string;
   /** Context (and cluster) name in generated kubeconfigs (default `fake`). */
   contextName?: string;
+  /** How long the workload controller takes to follow a change of replicas (default 20 ms). */
+  workloadDelayMs?: number;
+  /** Authorise every request with these ClusterRole rules (403 Forbidden otherwise); off when unset. */
+  rbac?: ClusterRoleRules;
   port?: number;
 }
 
@@ -69,6 +99,8 @@ export interface KubeconfigOptions {
 }
 
 export const ANN_BIND_COMPLETED = "pv.kubernetes.io/bind-completed";
+export const PVC_PROTECTION = "kubernetes.io/pvc-protection";
+export const PV_PROTECTION = "kubernetes.io/pv-protection";
 export const ANN_BOUND_BY_CONTROLLER = "pv.kubernetes.io/bound-by-controller";
 const CONTROLLER = "kube-controller-manager";
 
@@ -82,6 +114,8 @@ interface Resource {
   group: string;
   namespaced: boolean;
   shortNames: string[];
+  /** Served subresources besides the object itself (only `scale` here). */
+  subresources?: string[];
 }
 
 const RESOURCES: readonly Resource[] = [
@@ -110,14 +144,43 @@ const RESOURCES: readonly Resource[] = [
     shortNames: ["pvc"],
   },
   {
+    kind: "StorageClass",
+    plural: "storageclasses",
+    singular: "storageclass",
+    group: "storage.k8s.io",
+    namespaced: false,
+    shortNames: ["sc"],
+  },
+  {
+    kind: "Pod",
+    plural: "pods",
+    singular: "pod",
+    group: "",
+    namespaced: true,
+    shortNames: ["po"],
+  },
+  {
     kind: "Deployment",
     plural: "deployments",
     singular: "deployment",
     group: "apps",
     namespaced: true,
     shortNames: ["deploy"],
+    subresources: ["scale"],
+  },
+  {
+    kind: "StatefulSet",
+    plural: "statefulsets",
+    singular: "statefulset",
+    group: "apps",
+    namespaced: true,
+    shortNames: ["sts"],
+    subresources: ["scale"],
   },
 ];
+
+const isWorkload = (kind: string): kind is "Deployment" | "StatefulSet" =>
+  kind === "Deployment" || kind === "StatefulSet";
 
 const apiVersionOf = (r: Resource): string => (r.group ? `${r.group}/v1` : "v1");
 const resourceOf = (kind: FakeKind): Resource => RESOURCES.find((r) => r.kind === kind) as Resource;
@@ -131,27 +194,40 @@ function resourceList(group: string): JsonMap {
     kind: "APIResourceList",
     apiVersion: "v1",
     groupVersion: group ? `${group}/v1` : "v1",
-    resources: RESOURCES.filter((r) => r.group === group).map((r) => ({
-      name: r.plural,
-      singularName: r.singular,
-      namespaced: r.namespaced,
-      kind: r.kind,
-      verbs,
-      shortNames: r.shortNames,
-    })),
+    resources: RESOURCES.filter((r) => r.group === group).flatMap((r) => [
+      {
+        name: r.plural,
+        singularName: r.singular,
+        namespaced: r.namespaced,
+        kind: r.kind,
+        verbs,
+        shortNames: r.shortNames,
+      },
+      ...(r.subresources ?? []).map((sub) => ({
+        name: `${r.plural}/${sub}`,
+        singularName: "",
+        namespaced: r.namespaced,
+        group: "autoscaling",
+        version: "v1",
+        kind: "Scale",
+        verbs: ["get", "patch", "update"],
+      })),
+    ]),
   };
 }
 
-const APPS_GROUP = {
-  name: "apps",
-  versions: [{ groupVersion: "apps/v1", version: "v1" }],
-  preferredVersion: { groupVersion: "apps/v1", version: "v1" },
-};
+const apiGroup = (name: string) => ({
+  name,
+  versions: [{ groupVersion: `${name}/v1`, version: "v1" }],
+  preferredVersion: { groupVersion: `${name}/v1`, version: "v1" },
+});
+const API_GROUPS = ["apps", "storage.k8s.io"].map(apiGroup);
 
 interface Target {
   resource: Resource;
   namespace?: string;
   name?: string;
+  subresource?: string;
 }
 
 /** Maps an API path to the resource it addresses; undefined for anything the server does not serve. */
@@ -175,16 +251,23 @@ function parseTarget(path: string): Target | undefined {
   }
   const find = (plural: string | undefined) =>
     RESOURCES.find((r) => r.group === group && r.plural === plural);
+  const sub = (resource: Resource, name: string | undefined, subresource: string | undefined) =>
+    subresource === undefined || (name !== undefined && resource.subresources?.includes(subresource));
   if (rest[0] === "namespaces" && rest.length >= 3) {
     const resource = find(rest[2]);
-    if (!resource?.namespaced || rest.length > 4) return undefined;
-    return { resource, namespace: rest[1], ...(rest[3] ? { name: rest[3] } : {}) };
+    if (!resource?.namespaced || rest.length > 5 || !sub(resource, rest[3], rest[4])) return undefined;
+    return {
+      resource,
+      namespace: rest[1],
+      ...(rest[3] ? { name: rest[3] } : {}),
+      ...(rest[4] ? { subresource: rest[4] } : {}),
+    };
   }
   const resource = find(rest[0]);
-  if (!resource || rest.length > 2) return undefined;
+  if (!resource || rest.length > 3 || !sub(resource, rest[1], rest[2])) return undefined;
   // A namespaced resource has a cluster-wide path for listing only.
   if (resource.namespaced && rest[1]) return undefined;
-  return { resource, ...(rest[1] ? { name: rest[1] } : {}) };
+  return { resource, ...(rest[1] ? { name: rest[1] } : {}), ...(rest[2] ? { subresource: rest[2] } : {}) };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -809,13 +892,14 @@ function validateClaimUpdate(old: FakeObject, pvc: FakeObject): FieldError[] {
   const newStorage = asMap(asMap(newSpec.resources).requests).storage;
   const errs: FieldError[] = [];
   if (bound && !deepEqual(oldStorage, newStorage)) {
-    // Statically provisioned claims have no storage class that could expand them.
-    errs.push({
-      type: "FieldValueForbidden",
-      field: "spec.resources.requests.storage",
-      detail:
-        "only dynamically provisioned pvc can be resized and the storageclass that provisions the pvc must support resize",
-    });
+    // A bound claim may grow (the resize admission then decides); it may never shrink.
+    const [before, after] = [parseQuantity(oldStorage), parseQuantity(newStorage)];
+    if (before !== undefined && after !== undefined && after < before)
+      errs.push({
+        type: "FieldValueForbidden",
+        field: "spec.resources.requests.storage",
+        detail: "field can not be less than previous value",
+      });
     asMap(asMap(newSpec.resources).requests).storage = oldStorage;
   }
   if (!deepEqual(oldSpec, newSpec)) {
@@ -829,7 +913,15 @@ function validateClaimUpdate(old: FakeObject, pvc: FakeObject): FieldError[] {
   return errs;
 }
 
-function validateDeployment(d: FakeObject, old?: FakeObject): FieldError[] {
+function validatePod(pod: FakeObject): FieldError[] {
+  const containers = asMap(pod.spec).containers;
+  return Array.isArray(containers) && containers.length > 0
+    ? []
+    : [{ type: "FieldValueRequired", field: "spec.containers" }];
+}
+
+/** Deployments and StatefulSets: a selector that matches the template, replicas not negative. */
+function validateWorkload(d: FakeObject, old?: FakeObject): FieldError[] {
   const spec = asMap(d.spec);
   const errs: FieldError[] = [];
   const selector = asMap(spec.selector);
@@ -877,8 +969,10 @@ function validate(r: Resource, obj: FakeObject, old?: FakeObject): void {
     errs.push(...validatePersistentVolume(obj), ...(old ? validatePersistentVolumeUpdate(old, obj) : []));
   } else if (r.kind === "PersistentVolumeClaim") {
     errs.push(...validateClaim(obj), ...(old ? validateClaimUpdate(old, obj) : []));
-  } else if (r.kind === "Deployment") {
-    errs.push(...validateDeployment(obj, old));
+  } else if (isWorkload(r.kind)) {
+    errs.push(...validateWorkload(obj, old));
+  } else if (r.kind === "Pod") {
+    errs.push(...validatePod(obj));
   }
   if (errs.length > 0) throw invalid(r.group, r.kind, name, errs);
 }
@@ -894,16 +988,33 @@ function applyDefaults(r: Resource, obj: FakeObject): void {
     spec.volumeMode ??= "Filesystem";
   } else if (r.kind === "PersistentVolumeClaim") {
     spec.volumeMode ??= "Filesystem";
-  } else {
+  } else if (r.kind === "Pod") {
+    spec.restartPolicy ??= "Always";
+    spec.dnsPolicy ??= "ClusterFirst";
+    spec.terminationGracePeriodSeconds ??= 30;
+  } else if (r.kind === "Deployment") {
     spec.replicas ??= 1;
     spec.revisionHistoryLimit ??= 10;
     spec.progressDeadlineSeconds ??= 600;
     spec.strategy ??= { type: "RollingUpdate", rollingUpdate: { maxUnavailable: "25%", maxSurge: "25%" } };
+  } else if (r.kind === "StatefulSet") {
+    spec.replicas ??= 1;
+    spec.revisionHistoryLimit ??= 10;
+    spec.podManagementPolicy ??= "OrderedReady";
+    spec.updateStrategy ??= { type: "RollingUpdate", rollingUpdate: { partition: 0 } };
   }
-  obj.spec = spec;
+  // StorageClasses have no spec: their fields sit at the top level.
+  if (r.kind !== "StorageClass") obj.spec = spec;
 }
 
-function initialStatus(r: Resource): JsonMap {
+/** The protection finalizers the StorageObjectInUseProtection admission adds on create. */
+function protectionFinalizer(r: Resource): string | undefined {
+  if (r.kind === "PersistentVolumeClaim") return PVC_PROTECTION;
+  if (r.kind === "PersistentVolume") return PV_PROTECTION;
+  return undefined;
+}
+
+function initialStatus(r: Resource): JsonMap | undefined {
   switch (r.kind) {
     case "Namespace":
       return { phase: "Active" };
@@ -911,8 +1022,18 @@ function initialStatus(r: Resource): JsonMap {
       return { phase: "Pending", lastPhaseTransitionTime: now() };
     case "PersistentVolumeClaim":
       return { phase: "Pending" };
+    case "Pod":
+      // No scheduler or kubelet: a pod runs as soon as it exists.
+      return {
+        phase: "Running",
+        conditions: [{ type: "Ready", status: "True", lastTransitionTime: now() }],
+        startTime: now(),
+      };
     case "Deployment":
+    case "StatefulSet":
       return {};
+    case "StorageClass":
+      return undefined;
   }
 }
 
@@ -1042,12 +1163,22 @@ export class FakeKube {
   private holdAll = false;
   private readonly heldClaims = new Set<string>();
   private syncTimer: NodeJS.Timeout | undefined;
+  /** Delay between a change of replicas and the workload controller's pass, in milliseconds. */
+  workloadDelayMs: number;
+  private workloadTimer: NodeJS.Timeout | undefined;
+  private rbac: ClusterRoleRules | undefined;
+  /** The ReplicaSet each Deployment's pods name as their owner (ReplicaSets are not served). */
+  private readonly replicaSets = new Map<string, { name: string; uid: string; hash: string }>();
+  /** Pods the workload controller made: pod key -> its Deployment's or StatefulSet's key. */
+  private readonly podOwners = new Map<string, string>();
 
   constructor(options: FakeKubeOptions = {}) {
     this.token = options.token ?? `fake-${randomBytes(12).toString("hex")}`;
     this.bindDelayMs = options.bindDelayMs ?? 20;
     this.gitVersion = options.gitVersion ?? "v1.31.2";
     this.contextName = options.contextName ?? "fake";
+    this.workloadDelayMs = options.workloadDelayMs ?? 20;
+    this.rbac = options.rbac;
     this.http = new FakeHttpServer("kube", (req) => this.handle(req));
     // The namespaces every cluster starts with.
     const ctx = { manager: "kube-apiserver", dryRun: false };
@@ -1070,7 +1201,9 @@ export class FakeKube {
 
   async close(): Promise<void> {
     clearTimeout(this.syncTimer);
+    clearTimeout(this.workloadTimer);
     this.syncTimer = undefined;
+    this.workloadTimer = undefined;
     await this.http.close();
   }
 
@@ -1156,8 +1289,26 @@ export class FakeKube {
   /** Runs the controllers now instead of waiting for the next scheduled pass. */
   reconcile(): void {
     clearTimeout(this.syncTimer);
+    clearTimeout(this.workloadTimer);
     this.syncTimer = undefined;
+    this.workloadTimer = undefined;
+    this.syncWorkloads();
     this.sync();
+  }
+
+  /** Authorises every request with these ClusterRole rules from now on; undefined turns RBAC off. */
+  setClusterRole(rbac: ClusterRoleRules | undefined): void {
+    this.rbac = rbac;
+  }
+
+  /** Pods of a Deployment or StatefulSet made by the workload controller, oldest first. */
+  podsOf(kind: "Deployment" | "StatefulSet", name: string, namespace: string): FakeObject[] {
+    const owner = storeKey(kind, name, namespace);
+    return [...this.podOwners]
+      .filter(([, o]) => o === owner)
+      .map(([podKey]) => this.store.get(podKey))
+      .filter((p): p is FakeObject => p !== undefined)
+      .map((p) => clone(p));
   }
 
   // --- request log and faults -------------------------------------------------------------------
@@ -1199,11 +1350,55 @@ export class FakeKube {
       return kubeStatus(401, "Unauthorized", "Unauthorized");
     }
     try {
+      this.authorize(req);
       return this.dispatch(req);
     } catch (err) {
       if (err instanceof StatusError) return err.reply;
       throw err;
     }
+  }
+
+  /** RBAC, when on: discovery is open to every authenticated user (system:discovery), the rest per the rules. */
+  private authorize(req: RecordedRequest): void {
+    if (!this.rbac) return;
+    const target = parseTarget(req.path.replace(/\/+$/, "") || "/");
+    if (!target) return; // discovery, or a path that answers 404 anyway
+    const named = target.name !== undefined;
+    const verb =
+      req.method === "GET"
+        ? named
+          ? "get"
+          : req.query.get("watch") === "true"
+            ? "watch"
+            : "list"
+        : req.method === "POST"
+          ? "create"
+          : req.method === "PUT"
+            ? "update"
+            : req.method === "PATCH"
+              ? "patch"
+              : req.method === "DELETE"
+                ? named
+                  ? "delete"
+                  : "deletecollection"
+                : req.method.toLowerCase();
+    this.check({
+      verb,
+      group: target.resource.group,
+      resource: target.resource.plural,
+      ...(target.subresource ? { subresource: target.subresource } : {}),
+      ...(target.name !== undefined ? { name: target.name } : {}),
+      ...(target.namespace !== undefined ? { namespace: target.namespace } : {}),
+    });
+  }
+
+  private check(a: RequestAttributes): void {
+    if (!this.rbac || allows(this.rbac.rules, a)) return;
+    throw new StatusError(403, "Forbidden", forbiddenMessage(a, this.rbac.user ?? DEFAULT_RBAC_USER), {
+      ...(a.name !== undefined ? { name: a.name } : {}),
+      ...(a.group ? { group: a.group } : {}),
+      kind: a.resource,
+    });
   }
 
   private dispatch(req: RecordedRequest): FakeReply {
@@ -1216,6 +1411,7 @@ export class FakeKube {
     const target = parseTarget(path);
     if (!target) throw pathNotFound();
     const { resource: r, namespace, name } = target;
+    if (name !== undefined && target.subresource === "scale") return this.scale(r, name, namespace, req);
     if (name === undefined) {
       if (req.method === "GET") return this.list(r, namespace, req.query);
       if (req.method === "POST" && (namespace !== undefined || !r.namespaced))
@@ -1260,13 +1456,14 @@ export class FakeKube {
       case "/api/v1":
         return resourceList("");
       case "/apis":
-        return { kind: "APIGroupList", apiVersion: "v1", groups: [APPS_GROUP] };
-      case "/apis/apps":
-        return { kind: "APIGroup", apiVersion: "v1", ...APPS_GROUP };
-      case "/apis/apps/v1":
-        return resourceList("apps");
-      default:
-        return undefined;
+        return { kind: "APIGroupList", apiVersion: "v1", groups: API_GROUPS };
+      default: {
+        const group = API_GROUPS.find((g) => path === `/apis/${g.name}` || path === `/apis/${g.name}/v1`);
+        if (!group) return undefined;
+        return path.endsWith("/v1")
+          ? resourceList(group.name)
+          : { kind: "APIGroup", apiVersion: "v1", ...group };
+      }
     }
   }
 
@@ -1386,6 +1583,14 @@ export class FakeKube {
     const appliedFields = ownableFields(applied, "main");
     const stored = this.store.get(storeKey(r.kind, name, namespace));
     if (!stored) {
+      // An apply that creates needs the create verb as well as patch, as the apiserver checks it.
+      this.check({
+        verb: "create",
+        group: r.group,
+        resource: r.plural,
+        name,
+        ...(namespace !== undefined ? { namespace } : {}),
+      });
       return json(201, this.createObject(r, applied, { manager, dryRun }, new Set(appliedFields.keys())));
     }
     const old = clone(stored);
@@ -1427,14 +1632,31 @@ export class FakeKube {
   private remove(r: Resource, name: string, namespace: string | undefined, req: RecordedRequest): FakeReply {
     const dryRun = this.dryRunOf(req, "DeleteOptions");
     const old = this.mustGet(r, name, namespace);
+    const key = storeKey(r.kind, name, namespace);
+    // Finalizers keep the object, marked for deletion, until their controllers remove them; a
+    // repeated delete changes nothing and answers the object again.
+    if (old.metadata.finalizers?.length) {
+      if (old.metadata.deletionTimestamp) return json(200, ordered(old));
+      const terminating = clone(old);
+      terminating.metadata.deletionTimestamp = now();
+      terminating.metadata.deletionGracePeriodSeconds = 0;
+      if (!dryRun) {
+        terminating.metadata.resourceVersion = String(++this.revision);
+        this.store.set(key, ordered(terminating));
+        this.scheduleSync();
+      }
+      return json(200, ordered(terminating));
+    }
     if (!dryRun) {
-      this.store.delete(storeKey(r.kind, name, namespace));
+      this.store.delete(key);
+      this.podOwners.delete(key);
       // Namespace deletion takes its contents with it (immediately, in this fake).
       if (r.kind === "Namespace") {
-        for (const [key, o] of this.store) if (o.metadata.namespace === name) this.store.delete(key);
+        for (const [k, o] of this.store) if (o.metadata.namespace === name) this.store.delete(k);
       }
       this.revision++;
       this.scheduleSync();
+      if (isWorkload(r.kind) || r.kind === "Pod") this.scheduleWorkloadSync();
     }
     return json(200, {
       kind: "Status",
@@ -1443,6 +1665,44 @@ export class FakeKube {
       status: "Success",
       details: { ...resourceDetails(r, name), uid: old.metadata.uid },
     });
+  }
+
+  /** The autoscaling/v1 Scale of a Deployment or StatefulSet: GET, PUT and merge PATCH. */
+  private scale(r: Resource, name: string, namespace: string | undefined, req: RecordedRequest): FakeReply {
+    const old = this.mustGet(r, name, namespace);
+    const current = scaleOf(old);
+    if (req.method === "GET") return json(200, current);
+    if (req.method !== "PUT" && req.method !== "PATCH") throw methodNotAllowed();
+    let wanted: JsonMap;
+    if (req.method === "PATCH") {
+      const type = (req.headers["content-type"] ?? "").split(";")[0]?.trim().toLowerCase();
+      if (type !== "application/merge-patch+json" && type !== "application/strategic-merge-patch+json")
+        throw new StatusError(
+          415,
+          "UnsupportedMediaType",
+          "the body of the request was in an unknown format - accepted media types include: application/merge-patch+json, application/strategic-merge-patch+json",
+        );
+      wanted = mergePatch(clone(current) as JsonMap, parseJsonBody(req));
+    } else {
+      wanted = parseJsonBody(req);
+      const precondition = asString(asMap(wanted.metadata).resourceVersion);
+      if (precondition && precondition !== old.metadata.resourceVersion) throw staleVersion(r, name);
+    }
+    const replicas = asMap(wanted.spec).replicas;
+    if (typeof replicas !== "number" || !Number.isInteger(replicas) || replicas < 0)
+      throw invalid("autoscaling", "Scale", name, [
+        {
+          type: "FieldValueInvalid",
+          field: "spec.replicas",
+          value: replicas,
+          detail: "must be greater than or equal to 0",
+        },
+      ]);
+    const ctx = this.writeContext(req, req.method === "PUT" ? "UpdateOptions" : "PatchOptions");
+    const next = clone(old);
+    asMap(next.spec).replicas = replicas;
+    const owners = ownersAfterUpdate(readOwners(old), old, next, ctx.manager, apiVersionOf(r), "main");
+    return json(200, scaleOf(this.commitUpdate(r, old, next, owners, ctx.dryRun)));
   }
 
   // --- storage ----------------------------------------------------------------------------------
@@ -1466,8 +1726,13 @@ export class FakeKube {
     if (this.store.has(storeKey(r.kind, name, namespace))) throw alreadyExists(r, name);
     checkQuantities(r, obj);
     for (const k of SERVER_METADATA) delete obj.metadata[k];
-    obj.status = initialStatus(r);
+    const status = initialStatus(r);
+    if (status) obj.status = status;
+    else delete obj.status;
     applyDefaults(r, obj);
+    const finalizer = protectionFinalizer(r);
+    if (finalizer && !obj.metadata.finalizers?.includes(finalizer))
+      obj.metadata.finalizers = [...(obj.metadata.finalizers ?? []), finalizer];
     validate(r, obj);
     const time = now();
     const fields = appliedFields ?? new Set(ownableFields(obj, "main").keys());
@@ -1482,12 +1747,14 @@ export class FakeKube {
     ]);
     obj.metadata.uid = randomUUID();
     obj.metadata.creationTimestamp = time;
-    if (r.kind === "Deployment") obj.metadata.generation = 1;
+    if (isWorkload(r.kind)) obj.metadata.generation = 1;
     if (!ctx.dryRun) {
       // Dry-run objects never get a resourceVersion: nothing was written.
       obj.metadata.resourceVersion = String(++this.revision);
       this.store.set(storeKey(r.kind, name, namespace), ordered(obj));
       this.scheduleSync();
+      // A pod someone else made or deleted may change what a workload controller has to do.
+      if (isWorkload(r.kind) || (r.kind === "Pod" && ctx.manager !== CONTROLLER)) this.scheduleWorkloadSync();
     }
     return ordered(obj);
   }
@@ -1504,16 +1771,41 @@ export class FakeKube {
     applyDefaults(r, next);
     next.metadata.managedFields = writeOwners(owners);
     validate(r, next, old);
-    if (r.kind === "Deployment" && !deepEqual(old.spec, next.spec)) {
+    this.admitUpdate(r, old, next);
+    if (isWorkload(r.kind) && !deepEqual(old.spec, next.spec)) {
       next.metadata.generation = (old.metadata.generation ?? 0) + 1;
     }
     if (deepEqual(old, next)) return ordered(old);
     if (!dryRun) {
       next.metadata.resourceVersion = String(++this.revision);
-      this.store.set(storeKey(r.kind, next.metadata.name, next.metadata.namespace), ordered(next));
+      const key = storeKey(r.kind, next.metadata.name, next.metadata.namespace);
+      // The last finalizer of an object marked for deletion is gone: it is deleted now.
+      if (next.metadata.deletionTimestamp && !next.metadata.finalizers?.length) this.store.delete(key);
+      else this.store.set(key, ordered(next));
       this.scheduleSync();
+      if (isWorkload(r.kind)) this.scheduleWorkloadSync();
     }
     return ordered(next);
+  }
+
+  /**
+   * Validating admission on update: PersistentVolumeClaimResize lets a bound claim grow only when
+   * its StorageClass allows volume expansion (statically bound claims have no class at all).
+   */
+  private admitUpdate(r: Resource, old: FakeObject, next: FakeObject): void {
+    if (r.kind !== "PersistentVolumeClaim" || asMap(old.status).phase !== "Bound") return;
+    const storage = (o: FakeObject) =>
+      parseQuantity(asMap(asMap(asMap(o.spec).resources).requests).storage) ?? 0;
+    if (storage(next) <= storage(old)) return;
+    const className = asString(asMap(next.spec).storageClassName) ?? "";
+    const sc = className ? this.store.get(storeKey("StorageClass", className)) : undefined;
+    if (sc?.allowVolumeExpansion === true) return;
+    throw new StatusError(
+      403,
+      "Forbidden",
+      `persistentvolumeclaims "${next.metadata.name}" is forbidden: only dynamically provisioned pvc can be resized and the storageclass that provisions the pvc must support resize`,
+      { name: next.metadata.name, kind: "persistentvolumeclaims" },
+    );
   }
 
   private requireNamespace(namespace: string): void {
@@ -1611,26 +1903,38 @@ export class FakeKube {
     this.syncTimer.unref();
   }
 
+  private scheduleWorkloadSync(): void {
+    if (this.workloadTimer) return;
+    this.workloadTimer = setTimeout(() => {
+      this.workloadTimer = undefined;
+      this.syncWorkloads();
+    }, this.workloadDelayMs);
+    this.workloadTimer.unref();
+  }
+
   private isHeld(pvc: FakeObject): boolean {
     const { name, namespace } = pvc.metadata;
     return this.holdAll || this.heldClaims.has(name) || this.heldClaims.has(`${namespace}/${name}`);
   }
 
-  /** One pass of the PV controller (and a token deployment controller). */
   /** Stored objects of a kind, not copied: for controllers that only read them (writes copy). */
   private stored(kind: FakeKind): FakeObject[] {
     return [...this.store.values()].filter((o) => o.kind === kind);
   }
 
+  /** One pass of the PV controller and of the storage-object-in-use protection. */
   private sync(): void {
-    const claims = this.stored("PersistentVolumeClaim");
-    for (const pvc of claims) {
+    // A claim marked for deletion goes once no pod that may still run mounts it.
+    for (const pvc of this.stored("PersistentVolumeClaim")) {
+      if (pvc.metadata.deletionTimestamp && !this.claimInUse(pvc)) this.removeFinalizer(pvc, PVC_PROTECTION);
+    }
+    for (const pvc of this.stored("PersistentVolumeClaim")) {
       if (asMap(pvc.status).phase === "Bound") {
         const pv = this.store.get(storeKey("PersistentVolume", String(asMap(pvc.spec).volumeName ?? "")));
         if (!pv) this.controllerWrite(pvc, (o) => (o.status = { ...o.status, phase: "Lost" }));
         continue;
       }
-      if (this.isHeld(pvc)) continue;
+      if (pvc.metadata.deletionTimestamp || this.isHeld(pvc)) continue;
       const pv = this.volumeFor(pvc);
       if (pv) this.bind(pv, pvc);
     }
@@ -1645,19 +1949,132 @@ export class FakeKube {
         this.controllerWrite(pv, (o) => (o.status = { ...o.status, phase, lastPhaseTransitionTime: now() }));
       }
     }
-    for (const d of this.stored("Deployment")) {
-      const replicas = Number(asMap(d.spec).replicas ?? 1);
-      if (asMap(d.status).observedGeneration === d.metadata.generation) continue;
-      this.controllerWrite(d, (o) => {
-        o.status = {
-          observedGeneration: d.metadata.generation,
-          replicas,
-          updatedReplicas: replicas,
-          readyReplicas: replicas,
-          availableReplicas: replicas,
-        };
-      });
+    // A volume marked for deletion goes once it is no longer bound to a claim.
+    for (const pv of this.stored("PersistentVolume")) {
+      if (pv.metadata.deletionTimestamp && asMap(pv.status).phase !== "Bound")
+        this.removeFinalizer(pv, PV_PROTECTION);
     }
+  }
+
+  /** A pod that is not finished mounts the claim (what the pvc-protection controller checks). */
+  private claimInUse(pvc: FakeObject): boolean {
+    return this.stored("Pod").some(
+      (pod) =>
+        pod.metadata.namespace === pvc.metadata.namespace &&
+        !["Succeeded", "Failed"].includes(String(asMap(pod.status).phase)) &&
+        claimsOf(asMap(pod.spec)).includes(pvc.metadata.name),
+    );
+  }
+
+  /** A controller removes its finalizer; the last one gone, an object marked for deletion is deleted. */
+  private removeFinalizer(current: FakeObject, finalizer: string): void {
+    if (!current.metadata.finalizers?.includes(finalizer)) return;
+    const next = this.controllerWrite(current, (o) => {
+      const rest = (o.metadata.finalizers ?? []).filter((f) => f !== finalizer);
+      if (rest.length > 0) o.metadata.finalizers = rest;
+      else delete o.metadata.finalizers;
+    });
+    if (next.metadata.deletionTimestamp && !next.metadata.finalizers?.length) {
+      this.store.delete(storeKey(next.kind, next.metadata.name, next.metadata.namespace));
+      this.revision++;
+    }
+  }
+
+  /**
+   * One pass of the workload controller: every Deployment and StatefulSet gets as many pods as
+   * spec.replicas says (StatefulSet pods `<name>-<ordinal>`, highest ordinal removed first;
+   * Deployment pods `<name>-<template hash>-<suffix>`, newest removed first), its status follows,
+   * and pods whose workload is gone are garbage-collected.
+   */
+  private syncWorkloads(): void {
+    let podsChanged = false;
+    for (const [podKey, ownerKey] of [...this.podOwners]) {
+      if (this.store.has(ownerKey) && this.store.has(podKey)) continue;
+      if (this.store.delete(podKey)) this.revision++;
+      this.podOwners.delete(podKey);
+      podsChanged = true;
+    }
+    for (const w of [...this.stored("Deployment"), ...this.stored("StatefulSet")]) {
+      const key = storeKey(w.kind, w.metadata.name, w.metadata.namespace);
+      const desired = Number(asMap(w.spec).replicas ?? 1);
+      const pods = [...this.podOwners].filter(([, o]) => o === key).map(([podKey]) => podKey);
+      if (w.kind === "StatefulSet") pods.sort((a, b) => ordinalOf(a) - ordinalOf(b));
+      while (pods.length > desired) {
+        const podKey = pods.pop() as string;
+        this.store.delete(podKey);
+        this.podOwners.delete(podKey);
+        this.revision++;
+        podsChanged = true;
+      }
+      for (let i = 0; pods.length < desired && i < desired * 2 + 1; i++) {
+        const podKey = this.createPodFor(w, key);
+        if (!podKey) break;
+        pods.push(podKey);
+        podsChanged = true;
+      }
+      const status = workloadStatus(w, pods.length);
+      if (!deepEqual(w.status, status)) this.controllerWrite(w, (o) => (o.status = status));
+    }
+    if (podsChanged) this.scheduleSync();
+  }
+
+  /** A pod from the workload's template, as its controller makes it; undefined when the template is not valid. */
+  private createPodFor(w: FakeObject, ownerKey: string): string | undefined {
+    const spec = asMap(w.spec);
+    const template = asMap(spec.template);
+    const templateMeta = asMap(template.metadata);
+    const namespace = w.metadata.namespace as string;
+    const hash = createHash("sha256").update(JSON.stringify(template)).digest("hex").slice(0, 10);
+    let name: string;
+    let labels: Record<string, string>;
+    let owner: JsonMap;
+    if (w.kind === "StatefulSet") {
+      const taken = new Set(
+        this.podsOf("StatefulSet", w.metadata.name, namespace).map((p) => p.metadata.name),
+      );
+      let ordinal = 0;
+      while (taken.has(`${w.metadata.name}-${ordinal}`)) ordinal++;
+      name = `${w.metadata.name}-${ordinal}`;
+      labels = {
+        ...(templateMeta.labels as Record<string, string>),
+        "controller-revision-hash": `${w.metadata.name}-${hash}`,
+        "statefulset.kubernetes.io/pod-name": name,
+        "apps.kubernetes.io/pod-index": String(ordinal),
+      };
+      owner = { apiVersion: "apps/v1", kind: "StatefulSet", name: w.metadata.name, uid: w.metadata.uid };
+    } else {
+      let rs = this.replicaSets.get(ownerKey);
+      if (!rs) {
+        rs = { name: `${w.metadata.name}-${hash}`, uid: randomUUID(), hash };
+        this.replicaSets.set(ownerKey, rs);
+      }
+      name = `${rs.name}-${randomSuffix()}`;
+      labels = { ...(templateMeta.labels as Record<string, string>), "pod-template-hash": rs.hash };
+      owner = { apiVersion: "apps/v1", kind: "ReplicaSet", name: rs.name, uid: rs.uid };
+    }
+    const pod: FakeObject = {
+      apiVersion: "v1",
+      kind: "Pod",
+      metadata: {
+        name,
+        namespace,
+        labels,
+        ...(templateMeta.annotations
+          ? { annotations: clone(templateMeta.annotations as Record<string, string>) }
+          : {}),
+        ownerReferences: [{ ...owner, controller: true, blockOwnerDeletion: true }],
+      },
+      spec: { ...clone(asMap(template.spec)), nodeName: `${this.contextName}-node-1` },
+    };
+    try {
+      this.createObject(resourceOf("Pod"), pod, { manager: CONTROLLER, dryRun: false });
+    } catch (err) {
+      if (err instanceof StatusError) return undefined; // the real controller reports FailedCreate
+      throw err;
+    }
+    const podKey = storeKey("Pod", name, namespace);
+    this.podOwners.set(podKey, ownerKey);
+    return podKey;
   }
 
   /** The volume a pending claim would bind to: the one it names, or the smallest that fits. */
@@ -1745,6 +2162,56 @@ export class FakeKube {
     this.store.set(storeKey(r.kind, next.metadata.name, next.metadata.namespace), stored);
     return clone(stored);
   }
+}
+
+/** The claim names a pod spec (or pod template spec) mounts. */
+export function claimsOf(podSpec: JsonMap): string[] {
+  const volumes = Array.isArray(podSpec.volumes) ? podSpec.volumes : [];
+  return volumes
+    .map((v) => asString(asMap(asMap(v).persistentVolumeClaim).claimName))
+    .filter((c): c is string => c !== undefined);
+}
+
+function ordinalOf(podKey: string): number {
+  return Number(/-(\d+)$/.exec(podKey)?.[1] ?? 0);
+}
+
+/** Status as the controllers write it: zero counts are left out (omitempty), except StatefulSet replicas. */
+function workloadStatus(w: FakeObject, pods: number): JsonMap {
+  const counts = pods > 0 ? { readyReplicas: pods, availableReplicas: pods, updatedReplicas: pods } : {};
+  const generation = w.metadata.generation;
+  if (w.kind === "StatefulSet")
+    return {
+      observedGeneration: generation,
+      replicas: pods,
+      ...counts,
+      ...(pods > 0 ? { currentReplicas: pods } : {}),
+      collisionCount: 0,
+    };
+  return { observedGeneration: generation, ...(pods > 0 ? { replicas: pods } : {}), ...counts };
+}
+
+/** The autoscaling/v1 Scale of a Deployment or StatefulSet. */
+function scaleOf(w: FakeObject): FakeObject {
+  const matchLabels = asMap(asMap(asMap(w.spec).selector).matchLabels);
+  return {
+    kind: "Scale",
+    apiVersion: "autoscaling/v1",
+    metadata: {
+      name: w.metadata.name,
+      ...(w.metadata.namespace ? { namespace: w.metadata.namespace } : {}),
+      ...(w.metadata.uid ? { uid: w.metadata.uid } : {}),
+      ...(w.metadata.resourceVersion ? { resourceVersion: w.metadata.resourceVersion } : {}),
+      ...(w.metadata.creationTimestamp ? { creationTimestamp: w.metadata.creationTimestamp } : {}),
+    },
+    spec: { replicas: asMap(w.spec).replicas },
+    status: {
+      replicas: Number(asMap(w.status).replicas ?? 0),
+      selector: Object.entries(matchLabels)
+        .map(([k, v]) => `${k}=${String(v)}`)
+        .join(","),
+    },
+  };
 }
 
 /** Keeps everything the server owns from the stored object; the request decides the rest. */

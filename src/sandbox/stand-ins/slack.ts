@@ -1,9 +1,15 @@
 // A local Slack for tests and demos: the Web API methods drbot calls (at `<url>/api/`, what
 // SLACK_API_URL points at), the response_url endpoints it hands out, and signed requests that drive
 // drbot's receiver the way Slack does. The HTTP plumbing, latency and faults come from FakeHttpServer.
+// Strict as Slack: a bot that is not in a channel gets `not_in_channel`, an unknown channel
+// `channel_not_found`; Block Kit limits are enforced (`invalid_blocks`, `msg_too_long`); per-method
+// rate tiers answer 429 + Retry-After when turned on; a slash command or interaction not
+// acknowledged within 3 s shows its user Slack's `operation_timeout` error.
 import { createHmac, randomBytes } from "node:crypto";
 import { performance } from "node:perf_hooks";
 import { FakeHttpServer, type FakeReply, json, type RecordedRequest } from "./fake-http.ts";
+import { BLOCK_LIMITS, blockKitProblems, viewProblems } from "./slack-blocks.ts";
+import { SlackRateLimiter } from "./slack-rate-limits.ts";
 
 export interface FakeUser {
   id: string;
@@ -38,6 +44,10 @@ export interface FakeSlackOptions {
   bot?: { userId: string; botId: string; appId: string; name: string };
   /** Lifetime of a trigger_id in milliseconds; Slack's is 3 s. */
   triggerTtlMs?: number;
+  /** Enforce the per-method rate tiers (429 + Retry-After); off by default, for speed. */
+  rateLimits?: boolean;
+  /** How long Slack waits for a slash command's or interaction's HTTP response (default 3 s). */
+  ackTimeoutMs?: number;
 }
 
 export interface MessageVersion {
@@ -65,7 +75,8 @@ export interface FakeEphemeral {
   text: string;
   blocks: unknown[] | undefined;
   threadTs: string | undefined;
-  via: "chat.postEphemeral" | "response_url";
+  /** `slack`: Slack's own words to the user, e.g. a command that was not acknowledged in time. */
+  via: "chat.postEphemeral" | "response_url" | "slack";
   at: number;
 }
 
@@ -159,6 +170,10 @@ export interface SendResult {
   responseUrl: string | undefined;
   /** The form fields (slash command) or payload (interaction) that were sent. */
   sent: Record<string, unknown>;
+  /** No HTTP response within the acknowledgement deadline: Slack gave up (status 0). */
+  timedOut: boolean;
+  /** What Slack then showed the user, e.g. `/dr failed with the error "operation_timeout"`. */
+  userError?: string;
 }
 
 export interface SignedHeaders {
@@ -244,6 +259,10 @@ export class FakeSlack {
   private readonly botToken: string;
   private readonly signingSecret: string;
   private readonly triggerTtlMs: number;
+  /** Slack's deadline for acknowledging a slash command or interaction, in milliseconds. */
+  ackTimeoutMs: number;
+  private readonly rateLimiter = new SlackRateLimiter();
+  private rateLimits: boolean;
   private scopes: string[];
   private readonly users = new Map<string, FakeUser>();
   private readonly usergroups = new Map<string, string[]>();
@@ -263,6 +282,8 @@ export class FakeSlack {
     this.botToken = options.botToken;
     this.signingSecret = options.signingSecret;
     this.triggerTtlMs = options.triggerTtlMs ?? 3_000;
+    this.ackTimeoutMs = options.ackTimeoutMs ?? 3_000;
+    this.rateLimits = options.rateLimits ?? false;
     this.scopes = options.scopes ?? DEFAULT_SCOPES;
     this.team = options.team ?? { id: "T0DRBOT01", name: "drbot test", domain: "drbot-test" };
     this.bot = options.bot ?? { userId: "U0DRBOT01", botId: "B0DRBOT01", appId: "A0DRBOT01", name: "drbot" };
@@ -342,6 +363,12 @@ export class FakeSlack {
         // A viewer's failure must not break the Web API call that caused the change.
       }
     }
+  }
+
+  /** Turns the per-method rate tiers on or off (off by default); turning them on starts afresh. */
+  setRateLimits(enabled: boolean): void {
+    this.rateLimits = enabled;
+    this.rateLimiter.reset();
   }
 
   // ---- state for assertions ------------------------------------------------------------------
@@ -466,7 +493,10 @@ export class FakeSlack {
       ...input.extra,
     };
     const result = await this.post(receiverUrl, new URLSearchParams(fields).toString(), options);
-    return { ...result, triggerId, responseUrl, sent: fields };
+    const userError = result.timedOut
+      ? this.showTimeout(input.channel_id, input.user_id, input.command)
+      : undefined;
+    return { ...result, triggerId, responseUrl, sent: fields, ...(userError ? { userError } : {}) };
   }
 
   /** POST an interaction (form field `payload` holding JSON), signed, with a fresh trigger_id. */
@@ -482,30 +512,60 @@ export class FakeSlack {
         : this.viewSubmissionPayload(input, triggerId);
     const body = new URLSearchParams({ payload: JSON.stringify(payload) }).toString();
     const result = await this.post(receiverUrl, body, options);
-    return { ...result, triggerId, responseUrl, sent: payload };
+    const userError = result.timedOut
+      ? this.showTimeout(
+          input.type === "block_actions" ? (input.channel_id ?? "") : "",
+          input.user_id,
+          this.bot.name,
+        )
+      : undefined;
+    return { ...result, triggerId, responseUrl, sent: payload, ...(userError ? { userError } : {}) };
+  }
+
+  /** What Slack shows the user when the app did not answer in time, recorded as an ephemeral. */
+  private showTimeout(channel: string, user: string, what: string): string {
+    const text = `${what} failed with the error "operation_timeout"`;
+    this.ephemerals.push({
+      channel,
+      user,
+      text,
+      blocks: undefined,
+      threadTs: undefined,
+      via: "slack",
+      at: Date.now(),
+    });
+    return text;
   }
 
   private async post(
     receiverUrl: string,
     body: string,
     options: SendOptions,
-  ): Promise<Pick<SendResult, "status" | "body" | "json" | "elapsedMs">> {
+  ): Promise<Pick<SendResult, "status" | "body" | "json" | "elapsedMs" | "timedOut">> {
     const signed = signRequest(body, options.signingSecret ?? this.signingSecret, options.timestamp);
     if (options.signature !== undefined) signed["x-slack-signature"] = options.signature;
     const started = performance.now();
-    const res = await fetch(receiverUrl, {
-      method: "POST",
-      headers: {
-        "content-type": "application/x-www-form-urlencoded",
-        "user-agent": "Slackbot 1.0 (+https://api.slack.com/robots)",
-        ...(options.unsigned ? {} : signed),
-      },
-      body,
-      signal: AbortSignal.timeout(options.timeoutMs ?? 10_000),
-    });
-    const text = await res.text();
-    const elapsedMs = performance.now() - started;
-    return { status: res.status, body: text, json: parseJsonOrUndefined(text), elapsedMs };
+    // Slack stops waiting after its acknowledgement deadline and drops the request.
+    const deadline = AbortSignal.timeout(this.ackTimeoutMs);
+    const signal = AbortSignal.any([deadline, AbortSignal.timeout(options.timeoutMs ?? 10_000)]);
+    try {
+      const res = await fetch(receiverUrl, {
+        method: "POST",
+        headers: {
+          "content-type": "application/x-www-form-urlencoded",
+          "user-agent": "Slackbot 1.0 (+https://api.slack.com/robots)",
+          ...(options.unsigned ? {} : signed),
+        },
+        body,
+        signal,
+      });
+      const text = await res.text();
+      const elapsedMs = performance.now() - started;
+      return { status: res.status, body: text, json: parseJsonOrUndefined(text), elapsedMs, timedOut: false };
+    } catch (err) {
+      if (!deadline.aborted) throw err;
+      return { status: 0, body: "", json: undefined, elapsedMs: performance.now() - started, timedOut: true };
+    }
   }
 
   private blockActionsPayload(
@@ -619,7 +679,16 @@ export class FakeSlack {
     };
     try {
       const args = parseArgs(req);
-      this.authenticate(req, args);
+      const token = this.authenticate(req, args);
+      if (this.rateLimits) {
+        const wait = this.rateLimiter.take(token, method, str(args.channel));
+        if (wait !== undefined)
+          return {
+            status: 429,
+            headers: { ...headers, "retry-after": String(wait) },
+            body: { ok: false, error: "ratelimited" },
+          };
+      }
       const needed = REQUIRED_SCOPE[method];
       if (needed && !this.scopes.includes(needed)) {
         throw new SlackApiError("missing_scope", { needed, provided: this.scopes.join(",") });
@@ -632,16 +701,18 @@ export class FakeSlack {
     }
   }
 
-  private authenticate(req: RecordedRequest, args: Args): void {
+  /** The token the call is made with, once accepted. */
+  private authenticate(req: RecordedRequest, args: Args): string {
     const header = req.headers.authorization;
     const token = header?.startsWith("Bearer ") ? header.slice("Bearer ".length) : str(args.token);
     if (!token) throw new SlackApiError("not_authed");
     if (req.path === "/api/apps.connections.open") {
       // Only an app-level token opens Socket Mode connections.
       if (!this.appToken || token !== this.appToken) throw new SlackApiError("invalid_auth");
-      return;
+      return token;
     }
     if (token !== this.botToken) throw new SlackApiError("invalid_auth");
+    return token;
   }
 
   // ---- Web API methods -----------------------------------------------------------------------
@@ -678,11 +749,13 @@ export class FakeSlack {
 
   private update(args: Args): MethodResult {
     const channel = this.channelFor(args.channel);
+    this.assertBotCanPost(channel);
     const message = this.existingMessage(channel.id, str(args.ts));
     if (args.text === undefined && args.blocks === undefined) throw new SlackApiError("no_text");
     // As in Slack, omitted fields keep their value; `blocks: []` removes the blocks.
     const text = args.text === undefined ? message.text : (str(args.text) ?? "");
     const blocks = args.blocks === undefined ? message.blocks : parseBlocks(args.blocks);
+    checkLimits(text, blocks);
     this.applyUpdate(message, text, blocks);
     return {
       channel: channel.id,
@@ -1001,7 +1074,19 @@ function content(args: Args): { text: string; blocks: unknown[] | undefined } {
   const text = str(args.text) ?? "";
   const blocks = args.blocks === undefined ? undefined : parseBlocks(args.blocks);
   if (!text && !blocks?.length && args.attachments === undefined) throw new SlackApiError("no_text");
+  checkLimits(text, blocks);
   return { text, blocks };
+}
+
+/** A message's text and blocks within Slack's limits, or the error Slack answers. */
+function checkLimits(text: string, blocks: unknown[] | undefined): void {
+  if (text.length > BLOCK_LIMITS.messageText) throw new SlackApiError("msg_too_long");
+  const problems = blocks ? blockKitProblems(blocks, "message") : [];
+  if (problems.length > 0)
+    throw new SlackApiError("invalid_blocks", {
+      errors: problems,
+      response_metadata: { messages: problems.map((m) => `[ERROR] ${m}`) },
+    });
 }
 
 /** `blocks` arrive as a JSON string in form bodies and as an array in JSON bodies. */
@@ -1024,6 +1109,11 @@ function parseView(value: unknown): Record<string, unknown> {
   if (view.type !== "modal") throw invalid("must be a modal view [json-pointer:/view/type]");
   if (!view.title) throw invalid("missing required field: title [json-pointer:/view]");
   if (view.blocks !== undefined) parseBlocks(view.blocks);
+  const problems = viewProblems(view);
+  if (problems.length > 0)
+    throw new SlackApiError("invalid_arguments", {
+      response_metadata: { messages: problems.map((m) => `[ERROR] ${m}`) },
+    });
   return view;
 }
 
