@@ -163,7 +163,7 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
       mounts,
       githubApiUrl: stand.github.apiUrl,
     });
-    pointAwsSdkAt(stand.efs.url);
+    pointAwsSdkAt(stand.efs.endpointTemplate, stand.efs.credentials);
 
     const log = options.logDestination ?? createWriteStream(layout.log, { flags: "w", mode: 0o600 });
     if (!options.logDestination) cleanup.push(() => new Promise((r) => (log as WriteStream).end(r)));
@@ -282,15 +282,19 @@ function snapshotOf(stand: StandIns, controls: ControlState): SandboxState {
 }
 
 /** The AWS SDK reads its EFS endpoint and credentials from the environment: make both local. */
-function pointAwsSdkAt(endpoint: string): void {
+function pointAwsSdkAt(
+  endpoint: string,
+  credentials: { accessKeyId: string; secretAccessKey: string },
+): void {
   // With this set the SDK would ignore the endpoint below and go to AWS.
   delete process.env.AWS_IGNORE_CONFIGURED_ENDPOINT_URLS;
   delete process.env.AWS_SESSION_TOKEN;
   delete process.env.AWS_PROFILE;
   Object.assign(process.env, {
     AWS_ENDPOINT_URL_EFS: endpoint,
-    AWS_ACCESS_KEY_ID: "AKIASANDBOXLOCAL0000",
-    AWS_SECRET_ACCESS_KEY: "sandbox-local-secret-not-an-aws-key",
+    // The stand-in verifies SigV4 signatures against its own (local, made-up) key.
+    AWS_ACCESS_KEY_ID: credentials.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: credentials.secretAccessKey,
     AWS_REGION: SITES.primary.region,
   });
 }

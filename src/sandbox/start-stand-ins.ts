@@ -40,8 +40,7 @@ export async function startStandIns(
       bot: BOT,
     });
     started.push(slack);
-    const efs = new FakeEfs();
-    efs.setDeletionBehaviour({ afterMs: timing.replicationDeletionMs });
+    const efs = new FakeEfs({ deletionMs: timing.replicationDeletionMs });
     await efs.start();
     started.push(efs);
     const primary = new FakeKube({ contextName: "primary", bindDelayMs: timing.bindDelayMs });

@@ -107,8 +107,8 @@ describe("Replicator", () => {
     });
     sdk = new EFSClient({
       region: "us-west-2",
-      endpoint: efs.url,
-      credentials: { accessKeyId: "AKIDTEST", secretAccessKey: "secret" },
+      endpoint: efs.endpointFor("us-west-2"),
+      credentials: efs.credentials,
     });
   });
   afterEach(async () => {
@@ -178,8 +178,8 @@ describe("Replicator", () => {
   it("stops for good once the replication configuration is deleted", async () => {
     const del = new EFSClient({
       region: "us-west-2",
-      endpoint: efs.url,
-      credentials: { accessKeyId: "AKIDTEST", secretAccessKey: "secret" },
+      endpoint: efs.endpointFor("us-west-2"),
+      credentials: efs.credentials,
     });
     const { DeleteReplicationConfigurationCommand } = await import("@aws-sdk/client-efs");
     await del.send(new DeleteReplicationConfigurationCommand({ SourceFileSystemId: SECONDARY }));

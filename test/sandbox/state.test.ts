@@ -159,8 +159,8 @@ describe("sandbox state", () => {
     const { DeleteReplicationConfigurationCommand, EFSClient } = await import("@aws-sdk/client-efs");
     const client = new EFSClient({
       region: "us-west-2",
-      endpoint: efs.url,
-      credentials: { accessKeyId: "AKIDTEST", secretAccessKey: "secret" },
+      endpoint: efs.endpointFor("us-west-2"),
+      credentials: efs.credentials,
     });
     await client.send(new DeleteReplicationConfigurationCommand({ SourceFileSystemId: SECONDARY }));
     client.destroy();
