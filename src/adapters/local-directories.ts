@@ -44,20 +44,23 @@ export function createLocalDirectories(): DirectoryStore {
 
     async ensureDirectory(root, segments, perms) {
       await this.probe(root);
+      const safe = safeSegments(segments);
       const created: string[] = [];
-      let current = root;
-      for (const segment of segments) {
-        if (!segment || segment === "." || segment === ".." || segment.includes("/")) {
-          throw new DrbotError(
-            "invalid",
-            "efs.unsafe_segment",
-            `Refusing unsafe directory name "${segment}".`,
-          );
+      // A parent another job made in the same instant may replace ours while it is still empty
+      // (rename over an empty directory); what we made inside it is then gone: walk again.
+      for (let attempt = 1; ; attempt++) {
+        try {
+          let current = root;
+          for (const segment of safe) {
+            current = join(current, segment);
+            if (await makeOne(current, perms)) created.push(current);
+          }
+          return created;
+        } catch (err) {
+          const cause = (err as { cause?: unknown }).cause;
+          if (attempt >= 3 || !cause || code(cause) !== "ENOENT") throw err;
         }
-        current = join(current, segment);
-        if (await makeOne(current, perms)) created.push(current);
       }
-      return created;
     },
 
     async findChangedSince(root, segments, sinceMs, options) {
