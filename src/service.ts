@@ -156,6 +156,7 @@ function startJobWorkers(rt: Runtime, options: ServiceOptions) {
       metrics: rt.metrics,
       concurrency: rt.settings.tuning.workerConcurrency,
       lockDurationMs: rt.settings.tuning.workerLockMs,
+      stepDelayMs: rt.settings.tuning.stepDelayMs,
       stalledIntervalMs: Math.max(500, Math.round(rt.settings.tuning.workerLockMs / 2)),
       ...options.worker,
     },

@@ -187,7 +187,9 @@ async function resume(deps: BotDeps, kind: DrKind, id: string, user: string) {
   if (found.kind !== kind)
     return md`\`${id}\` is a ${DR_JOBS[found.kind].describe(job.data.input as DrInput)}; resume it with \`/dr ${found.kind} resume ${id}\`.`;
   const state = await job.getState();
-  if (!job.data.halted || !isUnfinishedState(state)) {
+  // Failed by the queue itself past its point of no return (and not queued again): resumable too.
+  const dropped = state === "failed" && job.data.pastPointOfNoReturn && !job.data.outcome;
+  if (!dropped && (!job.data.halted || !isUnfinishedState(state))) {
     return job.data.outcome
       ? md`\`${id}\` already ended (${job.data.outcome.state}); there is nothing to resume.`
       : md`\`${id}\` has not stopped: it is ${state === "delayed" ? "waiting" : "running"}, and its card shows where it is. Only an operation that stopped past its point of no return is resumed.`;
@@ -199,7 +201,14 @@ async function resume(deps: BotDeps, kind: DrKind, id: string, user: string) {
     return md`Only an approver of \`${id}\`, or someone who may ask for DR operations (behind a new two-person approval), can resume it.`;
   }
   await deps.dr.requestResume(id, user, approver);
-  await job.promote().catch(() => {});
+  if (dropped) {
+    const envelope = {
+      ...job.data,
+      halted: job.data.halted ?? { step: "", reason: "failed by the queue", at: Date.now() },
+    };
+    await job.remove();
+    await deps.queues[`dr-${kind}`].add(job.name, envelope, { jobId: job.id as string });
+  } else await job.promote().catch(() => {});
   deps.log.info({ request: id, user, approver }, "resume requested");
   return approver
     ? md`Resuming \`${id}\`. If the recorded volumes or the plan changed since the approval, it asks for a new two-person approval first; its card shows each step.`

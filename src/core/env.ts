@@ -35,6 +35,11 @@ export interface Tuning {
   workerConcurrency: number;
   /** A dead worker's job is taken over after this long (`DRBOT_WORKER_LOCK_MS`). */
   workerLockMs: number;
+  /**
+   * Fault-injection aid (`DRBOT_STEP_DELAY_MS`, default 0): a pause before every step, so a
+   * crash test's kill lands between two steps for sure. Never set in production.
+   */
+  stepDelayMs: number;
   /** Space GitHub writes a second apart, as GitHub asks (`DRBOT_GITHUB_PACE_WRITES`). */
   paceGitWrites: boolean;
   /** The queue dashboard, when `DRBOT_DASHBOARD_PATH` is set (basic auth required). */
@@ -160,6 +165,7 @@ export function readEnv(env: NodeJS.ProcessEnv, role: Role): EnvSettings {
     redisPrefix: prefix,
     workerConcurrency: integer("DRBOT_WORKER_CONCURRENCY", 4, 1, 64),
     workerLockMs: integer("DRBOT_WORKER_LOCK_MS", 30_000, 1_000, 600_000),
+    stepDelayMs: integer("DRBOT_STEP_DELAY_MS", 0, 0, 60_000),
     paceGitWrites: pace !== "false",
   };
 

@@ -141,6 +141,8 @@ export interface StepIo<I, S> {
   signal?: AbortSignal;
   /** Removes known secrets from text before it is saved or shown. */
   scrub?: (text: string) => string;
+  /** Fault injection only: awaited before each step starts. */
+  beforeStep?: () => Promise<void>;
 }
 
 export type StepEvent =
@@ -310,6 +312,7 @@ export async function runSteps<I, S, D>(
     const record = envelope.steps[step.name] as StepRecord;
     if (record.status === "done" || record.status === "skipped") continue;
     const stepLog = log.child({ step: step.name });
+    await io.beforeStep?.();
     if (step.name === definition.pointOfNoReturn) envelope.pastPointOfNoReturn = true;
     record.status = "running";
     record.startedAt = Date.now();

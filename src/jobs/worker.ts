@@ -15,6 +15,7 @@ import {
   type JobEnvelope,
   JobFailed,
   JobParked,
+  pause,
   runSteps,
   type StepEvent,
 } from "../core/steps.ts";
@@ -32,6 +33,8 @@ export interface WorkerSettings {
   /** How long a job's lock lasts without renewal; a dead worker's job is taken over after it. */
   lockDurationMs?: number;
   stalledIntervalMs?: number;
+  /** Fault injection only: a pause before every step (see Tuning.stepDelayMs). */
+  stepDelayMs?: number;
 }
 
 export interface RunningWorkers {
@@ -57,8 +60,7 @@ export function startWorkers(
     if (!definition) continue;
     const worker = new Worker<JobEnvelope>(
       QUEUES[kind],
-      (job, token) =>
-        processJob(definition, job, token, deps, notifier, log, shutdown.signal, settings.metrics),
+      (job, token) => processJob(definition, job, token, deps, notifier, log, shutdown.signal, settings),
       {
         connection: settings.connection,
         prefix: settings.prefix,
@@ -69,7 +71,12 @@ export function startWorkers(
       },
     );
     worker.on("failed", (job, err) => {
-      if (job) void markFailedIfUnfinished(definition, job, err, deps, notifier, log, settings.metrics);
+      if (!job) return;
+      if (job.data.pastPointOfNoReturn && !job.data.outcome && job.finishedOn) {
+        void requeue(kind, job, err, deps, log);
+        return;
+      }
+      void markFailedIfUnfinished(definition, job, err, deps, notifier, log, settings.metrics);
     });
     worker.on("error", (err) => log.error({ err, queue: kind }, "worker error"));
     workers.push(worker);
@@ -105,8 +112,9 @@ async function processJob(
   notifier: Notifier | undefined,
   log: Logger,
   signal: AbortSignal,
-  metrics: Metrics | undefined,
+  settings: WorkerSettings,
 ): Promise<{ outcome: string }> {
+  const metrics = settings.metrics;
   const envelope = job.data;
   const finishedBefore = envelope.outcome !== undefined;
   const jobLog = log.child({ jobId: job.id, requestId: envelope.requestId, kind: envelope.kind });
@@ -132,6 +140,7 @@ async function processJob(
       retriesLeft: job.attemptsMade + 1 < (job.opts.attempts ?? 1),
       signal,
       scrub,
+      ...(settings.stepDelayMs ? { beforeStep: () => pause(settings.stepDelayMs ?? 0, signal) } : {}),
     });
     return { outcome: done.outcome?.state ?? "succeeded" };
   } catch (err) {
@@ -188,6 +197,28 @@ export function report(
 function nextSteps(envelope: JobEnvelope): string | undefined {
   if (envelope.outcome?.state !== "failed") return undefined;
   return "Fix what the message names, then ask again; drbot resumes nothing by itself after a failure. The thread below has each step's log.";
+}
+
+/**
+ * A job past its point of no return that BullMQ failed by itself (stalled too often, lock lost)
+ * is never abandoned: it is queued again under the same id with its checkpoint, as a fresh job
+ * (BullMQ's counters start over), and resumes where it was.
+ */
+async function requeue(kind: JobKind, job: Job<JobEnvelope>, err: Error, deps: JobDeps, log: Logger) {
+  log.warn(
+    { err, jobId: job.id },
+    "a job past its point of no return was failed by the queue; queueing it again",
+  );
+  try {
+    const envelope = job.data;
+    await job.remove();
+    await deps.queues[kind].add(job.name, envelope, { jobId: job.id as string });
+  } catch (e) {
+    log.error(
+      { err: e, jobId: job.id },
+      "could not queue the job again; the next worker start finds it failed",
+    );
+  }
 }
 
 /** A job BullMQ failed without the runner's word (stalled too often, lost lock): say so on the card. */

@@ -8,9 +8,28 @@ import type { JobEnvelope } from "../../src/core/steps.ts";
 import { createQueue, jobIdFor, redisConnection } from "../../src/jobs/queues.ts";
 import { createWorld, USERS, type World } from "../support/world.ts";
 
-/** A worker process whose lock expires quickly, so a killed one's job is taken over fast. */
-async function startWorker(world: World): Promise<ChildProcess> {
-  return (await world.spawn("worker", { DRBOT_WORKER_LOCK_MS: "1000", LOG_LEVEL: "info" })).child;
+/**
+ * A worker process whose lock expires quickly, so a killed one's job is taken over fast. With
+ * `stepDelayMs` it pauses before every step, so a kill after a step lands before the next one.
+ */
+async function startWorker(world: World, stepDelayMs = 0): Promise<ChildProcess> {
+  return (
+    await world.spawn("worker", {
+      DRBOT_WORKER_LOCK_MS: "1000",
+      LOG_LEVEL: "info",
+      DRBOT_STEP_DELAY_MS: String(stepDelayMs),
+    })
+  ).child;
+}
+
+/** The job's envelope as stored now. */
+async function envelopeOf(world: World, kind: "dr-failover" | "dr-reprotect" | "dr-switchover", id: string) {
+  const queue = createQueue(kind, redisConnection(world.redisUrl), world.prefix);
+  try {
+    return (await queue.getJob(jobIdFor(kind, id)))?.data as JobEnvelope | undefined;
+  } finally {
+    await queue.close();
+  }
 }
 
 describe("a failover whose worker is killed mid-apply", () => {
@@ -97,7 +116,7 @@ describe("a failover whose worker is killed at each step boundary", () => {
         // A little latency so the kill lands before the next step is over.
         world.kube.secondary.http.latencyMs = 20;
         world.github.http.latencyMs = 20;
-        const first = await startWorker(world);
+        const first = await startWorker(world, 400);
         children.push(first);
         await world.answer(await world.slash("failover", USERS.incident, "/dr"));
         const { card, id } = await world.approvalCard(20_000);
@@ -120,6 +139,8 @@ describe("a failover whose worker is killed at each step boundary", () => {
           first.kill("SIGKILL");
           await new Promise((r) => first.once("exit", r));
         }
+        // The kill landed while the failover was unfinished: this test proves a crash.
+        expect((await envelopeOf(world, "dr-failover", id))?.outcome).toBeUndefined();
         await queue.close();
         children.push(await startWorker(world));
         await world.until(
@@ -143,4 +164,136 @@ describe("a failover whose worker is killed at each step boundary", () => {
     },
     60_000,
   );
+});
+
+/** Approves a DR operation and returns its request id. */
+async function approve(world: World, text: string): Promise<string> {
+  const answer = await world.answer(await world.slash(text, USERS.incident, "/dr"));
+  const id = /`(dr-[0-9a-f]{8})`/.exec(answer)?.[1] as string;
+  const card = await world.until("its approval card", () =>
+    world.cards().find((m) => JSON.stringify(m.blocks ?? []).includes(`"value":"${id}"`)),
+  );
+  await world.click(USERS.approver1, "approval_approve", id, card.ts);
+  await world.click(USERS.approver2, "approval_approve", id, card.ts);
+  return id;
+}
+
+/**
+ * Runs one DR operation with a worker SIGKILLed after every one of its steps in turn (a new
+ * worker takes over each time): each kill lands while the operation is unfinished.
+ */
+async function killAtEveryBoundary(
+  world: World,
+  children: ChildProcess[],
+  kind: "dr-reprotect" | "dr-switchover",
+  text: string,
+  steps: readonly string[],
+): Promise<string> {
+  let worker = await startWorker(world, 400);
+  children.push(worker);
+  const id = await approve(world, text);
+  for (const step of steps) {
+    await world.until(
+      `${kind} step ${step} to finish`,
+      async () => {
+        const status = (await envelopeOf(world, kind, id))?.steps[step]?.status;
+        return status === "done" || status === "skipped" ? true : undefined;
+      },
+      30_000,
+    );
+    worker.kill("SIGKILL");
+    await new Promise((r) => worker.once("exit", r));
+    expect((await envelopeOf(world, kind, id))?.outcome, `killed after ${step}`).toBeUndefined();
+    worker = await startWorker(world, 400);
+    children.push(worker);
+  }
+  return id;
+}
+
+describe("re-protect and failback with a worker killed after every step", () => {
+  it("finish with every effect once", async () => {
+    const world = await createWorld(inject("redisUrl"));
+    const children: ChildProcess[] = [];
+    try {
+      await world.start("bot");
+      await world.seedVolumes(4);
+      children.push(await startWorker(world));
+      await approve(world, "failover");
+      await world.until(
+        "the failover",
+        () => world.cards().find((m) => /^DR failover for .*: succeeded/.test(m.text)),
+        30_000,
+      );
+      for (const c of children.splice(0)) c.kill("SIGKILL");
+
+      await killAtEveryBoundary(world, children, "dr-reprotect", "reprotect", [
+        "plan",
+        "lock",
+        "rescue",
+        "remove-leftover",
+        "disable-protection",
+        "create-replication",
+        "wait-enabled",
+        "commit",
+      ]);
+      await world.until(
+        "the re-protect",
+        () => world.cards().find((m) => /^DR re-protect for .*: succeeded/.test(m.text)),
+        30_000,
+      );
+      expect(world.efs.callsTo("CreateReplicationConfiguration")).toHaveLength(1);
+      expect((await world.github.commits()).filter((c) => c.message.startsWith("Re-protect"))).toHaveLength(
+        1,
+      );
+      for (const c of children.splice(0)) c.kill("SIGKILL");
+
+      world.kube.secondary.seed({
+        apiVersion: "apps/v1",
+        kind: "Deployment",
+        metadata: { name: "shop", namespace: "ns-0" },
+        spec: {
+          replicas: 3,
+          selector: { matchLabels: { app: "shop" } },
+          template: {
+            metadata: { labels: { app: "shop" } },
+            spec: {
+              containers: [{ name: "shop", image: "shop:1" }],
+              volumes: [{ name: "data", persistentVolumeClaim: { claimName: "data-0" } }],
+            },
+          },
+        },
+      });
+      world.efs.setSyncInterval(100);
+      await killAtEveryBoundary(world, children, "dr-switchover", "failback", [
+        "plan",
+        "lock",
+        "stop-writers",
+        "wait-sync",
+        "delete-replication",
+        "wait-writable",
+        "apply",
+        "disable-protection",
+        "reverse-replication",
+        "wait-enabled",
+        "commit",
+      ]);
+      const done = await world.until(
+        "the failback",
+        () => world.cards().find((m) => /^DR failback for .*: (succeeded|failed)/.test(m.text)),
+        30_000,
+      );
+      expect(done.text).toMatch(/succeeded/);
+      // The writers' previous replicas are remembered across every kill, not the 0 seen after one.
+      expect(JSON.stringify(done.blocks)).toContain("Deployment/ns-0/shop=3");
+      expect(world.efs.callsTo("DeleteReplicationConfiguration")).toHaveLength(2);
+      expect(world.efs.callsTo("CreateReplicationConfiguration")).toHaveLength(2);
+      expect((await world.github.commits()).filter((c) => c.message.startsWith("Fail back"))).toHaveLength(1);
+      for (const pv of world.kube.primary.objects("PersistentVolume"))
+        expect(world.kube.primary.applyCount("PersistentVolume", pv.metadata.name)).toBeLessThanOrEqual(2);
+      expect((await world.redis.hgetall(`${world.prefix}:state:active-site`)).site).toBe("primary");
+    } finally {
+      for (const c of children) c.kill("SIGKILL");
+      await world.close();
+    }
+  }, 240_000);
 });
