@@ -139,6 +139,7 @@ function startJobWorkers(rt: Runtime, options: ServiceOptions) {
     operations: rt.operations,
     notifier,
     queues,
+    audit: rt.audit,
   };
   const running = startWorkers(
     {
@@ -197,6 +198,7 @@ async function startReceiver(rt: Runtime) {
     cardChat: rt.adapters.progressChat,
     log: rt.log.child({ part: "bot" }),
     metrics: rt.metrics,
+    audit: rt.audit,
   });
   if (!bolt.listener) await bolt.app.start();
   return bolt;

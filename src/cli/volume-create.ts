@@ -69,6 +69,7 @@ export async function volumeCreateCli(
       authorizer: new Authorizer(undefined),
       queue,
       chat: undefined,
+      audit: rt.audit,
     };
     const refusal = await refuseUnauthorized(deps, input.request, requester, undefined);
     const admitted = refusal

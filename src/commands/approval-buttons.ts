@@ -42,9 +42,25 @@ export function registerApprovalButtons(app: App, deps: BotDeps): void {
           md`You are not an approver for ${actionNoun(record.action)}s, so your click changed nothing. Approvals come from ${describePrincipals(policy.approvers, record.requester)}.`,
         );
         deps.log.warn({ user, request: id }, "approval click by a non-approver");
+        await deps.audit.record({
+          event: `approval.refused`,
+          request: id,
+          user,
+          digest: record.digest,
+          reason: "not an approver",
+        });
         return;
       }
       const { result, record: updated } = await deps.approvals.transition(id, decision, user);
+      // Accepted transitions are audited atomically by the transition itself; refusals here.
+      if (["requester", "duplicate", "already-resolved", "missing"].includes(result))
+        await deps.audit.record({
+          event: "approval.refused",
+          request: id,
+          user,
+          digest: record.digest,
+          reason: result,
+        });
       await tell(explain(result, updated ?? record, decision));
       if (["recorded", "approved", "denied", "expired"].includes(result))
         await afterResolution(deps, updated);

@@ -2,6 +2,7 @@
 // operation themselves.
 
 import type { Approvals } from "../core/approvals.ts";
+import type { AuditLog } from "../core/audit.ts";
 import type { Authorizer } from "../core/authorize.ts";
 import type { Config } from "../core/config.ts";
 import type { DrState } from "../core/dr-state.ts";
@@ -29,6 +30,8 @@ export interface BotDeps {
   cardChat: ChatPort | undefined;
   log: Logger;
   metrics: Metrics;
+  /** Who did what, when: every request, click, resume and outcome. */
+  audit: AuditLog;
 }
 
 /**

@@ -2,8 +2,9 @@
 // `/dr status`, `/dr cancel <id>`, `/dr help`.
 
 import type { App } from "@slack/bolt";
+import { formatAuditTrail } from "../core/audit-format.ts";
 import { errorMessage } from "../core/errors.ts";
-import { md, mention } from "../core/mrkdwn.ts";
+import { Mrkdwn, md, mention } from "../core/mrkdwn.ts";
 import { approvalCard } from "../jobs/approval/card.ts";
 import { admitDrOperation } from "../jobs/dr/admit.ts";
 import type { DrInput, DrKind } from "../jobs/dr/engine.ts";
@@ -21,11 +22,21 @@ export const DR_USAGE = [
   "• `/dr failover resume <request-id>` — carry an operation that stopped past its point of no return to its end",
   "• `/dr status` — active site, replication and lag, recorded volumes, DR operations and pending approvals",
   "• `/dr cancel <request-id>` — withdraw your own request while it awaits approval",
+  "• `/dr audit <request-id>` — who asked, approved, refused, resumed and what came of it (approvers)",
   "• `/dr help` — this text",
 ].join("\n");
 
 /** Subcommands, as metrics count them (anything else is `unknown`). */
-const SUBCOMMANDS = ["failover", "reprotect", "switchover", "failback", "status", "cancel", "help"] as const;
+const SUBCOMMANDS = [
+  "failover",
+  "reprotect",
+  "switchover",
+  "failback",
+  "status",
+  "cancel",
+  "audit",
+  "help",
+] as const;
 type Sub = (typeof SUBCOMMANDS)[number];
 
 const OPERATIONS: Record<
@@ -71,6 +82,16 @@ export function registerDrCommand(app: App, deps: BotDeps): void {
         await respond(ephemeral(md`The status could not be read: ${errorMessage(err)}.`));
         return count("error");
       }
+    }
+    if (known === "audit") {
+      const id = rest[0];
+      if (!id || rest.length > 1 || !/^(dr|vol)-[0-9a-f]{8}$/.test(id)) {
+        await ack(ephemeral("Say which request: `/dr audit dr-1234abcd` (the id is on its card)."));
+        return count("refused");
+      }
+      await ack();
+      await respond(ephemeral(await auditTrail(deps, id, requester.id)));
+      return count("ok");
     }
     if (known === "cancel") {
       const id = rest[0];
@@ -125,6 +146,12 @@ export function registerDrCommand(app: App, deps: BotDeps): void {
         return count("refused");
       }
       const id = admitted.requestId;
+      await deps.audit.record({
+        event: dryRun ? "request.dry-run" : "request",
+        request: id,
+        user: requester.id,
+        kind: input.failback ? "failback" : operation.kind,
+      });
       await respond(
         ephemeral(
           dryRun
@@ -175,6 +202,20 @@ async function cancel(deps: BotDeps, id: string, user: string) {
     : md`\`${id}\` had already expired. Nothing was changed.`;
 }
 
+/** One request's audit trail, for approvers (who see every DR operation and delete). */
+async function auditTrail(deps: BotDeps, id: string, user: string) {
+  const { failover, volumeDelete } = deps.config.approvals;
+  const may =
+    (await deps.authorizer.includes(failover.approvers, user)) ||
+    (await deps.authorizer.includes(volumeDelete.approvers, user));
+  if (!may)
+    return md`The audit trail is for approvers; ask one of them, or the platform team (\`drbot audit --request ${id}\`).`;
+  const entries = [];
+  for await (const entry of deps.audit.read({ request: id })) entries.push(entry);
+  if (entries.length === 0) return md`Nothing is recorded for \`${id}\`.`;
+  return new Mrkdwn(`*Audit trail of* \`${id}\`\n${formatAuditTrail(entries, "slack")}`);
+}
+
 /**
  * `/dr <operation> resume <id>`: an approver of that request resumes it at once; anyone else who
  * may ask for DR operations resumes it behind a new two-person approval. Only a halted operation
@@ -201,6 +242,12 @@ async function resume(deps: BotDeps, kind: DrKind, id: string, user: string) {
     return md`Only an approver of \`${id}\`, or someone who may ask for DR operations (behind a new two-person approval), can resume it.`;
   }
   await deps.dr.requestResume(id, user, approver);
+  await deps.audit.record({
+    event: "resume.requested",
+    request: id,
+    user,
+    detail: approver ? "approver" : "needs a new approval",
+  });
   if (dropped) {
     const envelope = {
       ...job.data,

@@ -1,6 +1,7 @@
 // What job steps may use. Adapters arrive through ports, so steps never import an SDK.
 
 import type { Approvals } from "../core/approvals.ts";
+import type { AuditLog } from "../core/audit.ts";
 import type { Authorizer } from "../core/authorize.ts";
 import type { Config } from "../core/config.ts";
 import type { DrState } from "../core/dr-state.ts";
@@ -28,6 +29,8 @@ export interface JobDeps {
   notifier: Notifier | undefined;
   /** Every queue, so an operation can see (and wake) the jobs it affects. */
   queues: Queues;
+  /** Who did what, when: every request, click, resume and outcome. */
+  audit: AuditLog;
 }
 
 export interface JobTiming {

@@ -155,8 +155,19 @@ async function processJob(
     // The final card goes out before BullMQ records the outcome: a worker that dies after this
     // point leaves a truthful card, and one that dies before it redraws it on redelivery.
     if (envelope.outcome) {
-      // Counted when the outcome is reached (not on a redelivery of a finished job).
-      if (!finishedBefore) metrics?.jobs.inc({ kind: envelope.kind, outcome: envelope.outcome.state });
+      // Counted and audited when the outcome is reached (not on a redelivery of a finished job).
+      if (!finishedBefore) {
+        metrics?.jobs.inc({ kind: envelope.kind, outcome: envelope.outcome.state });
+        await deps.audit
+          .record({
+            event: `outcome.${envelope.outcome.state}`,
+            request: envelope.requestId,
+            user: envelope.requester.id,
+            kind: envelope.kind,
+            ...(envelope.outcome.reason ? { detail: envelope.outcome.reason.slice(0, 500) } : {}),
+          })
+          .catch((err: unknown) => jobLog.warn({ err }, "could not record the outcome in the audit trail"));
+      }
       report(definition, key, envelope, { type: "succeeded" }, notifier);
       await notifier?.settle(key, FINAL_CARD_WAIT_MS);
       notifier?.forget(key);

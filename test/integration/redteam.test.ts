@@ -119,6 +119,22 @@ describe("red-team regressions", () => {
     for (const pv of w.kube.secondary.objects("PersistentVolume"))
       expect(w.kube.secondary.applyCount("PersistentVolume", pv.metadata.name)).toBe(1);
     expect(w.efs.callsTo("DeleteReplicationConfiguration")).toHaveLength(1);
+    // The whole story is in the audit trail, for approvers only.
+    expect(await w.answer(await w.slash(`audit ${id}`, USERS.requester, "/dr"))).toMatch(/for approvers/);
+    const trail = await w.answer(await w.slash(`audit ${id}`, USERS.approver1, "/dr"));
+    const events = [...trail.matchAll(/\*([a-z.-]+)\*/g)].map((m) => m[1]);
+    expect(events).toEqual(
+      expect.arrayContaining([
+        "request",
+        "approval.requested",
+        "approval.recorded",
+        "approval.approved",
+        "operation.halted",
+        "resume.requested",
+        "outcome.succeeded",
+      ]),
+    );
+    expect(events.indexOf("resume.requested")).toBeLessThan(events.indexOf("outcome.succeeded"));
   }, 120_000);
 
   it("P2: a manifest edited in Git is listed as differing, with its fields, and never applied; its values cannot inject markup", async () => {

@@ -318,11 +318,13 @@ export function drJob(op: DrOperation): JobDefinition<DrInput, DrJobState, JobDe
       envelope.steps.resume = { status: "pending" };
     },
     async onHalt(envelope, deps) {
-      await deps.dr.setOperation({
-        id: envelope.requestId,
+      const note = await op.progressNote(envelope, deps);
+      await deps.dr.setOperation({ id: envelope.requestId, kind: op.kind, status: "incomplete", note });
+      await deps.audit.record({
+        event: "operation.halted",
+        request: envelope.requestId,
         kind: op.kind,
-        status: "incomplete",
-        note: await op.progressNote(envelope, deps),
+        detail: `${note}; ${envelope.halted?.reason ?? ""}`.slice(0, 500),
       });
     },
     async onEnd(envelope, deps) {

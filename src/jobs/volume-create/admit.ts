@@ -3,6 +3,7 @@
 
 import { randomUUID } from "node:crypto";
 import type { Queue } from "bullmq";
+import type { AuditLog } from "../../core/audit.ts";
 import { type Authorizer, describePrincipals } from "../../core/authorize.ts";
 import type { Config } from "../../core/config.ts";
 import type { DrState } from "../../core/dr-state.ts";
@@ -33,6 +34,7 @@ export interface AdmissionDeps {
   queue: Queue<JobEnvelope>;
   /** Posts the status card; absent for the CLI. */
   chat: ChatPort | undefined;
+  audit?: AuditLog;
 }
 
 export type Admission =
@@ -200,6 +202,13 @@ export async function admitVolumeRequest(
         `it is already being created (request \`${queued.data.requestId}\`). Watch its status card.`,
       );
     }
+    await deps.audit?.record({
+      event: "request",
+      request: requestId,
+      user: requester.id,
+      kind: "volume-create",
+      detail: volume,
+    });
     return {
       ok: true,
       jobId,
