@@ -80,6 +80,8 @@ export function createRuntime(env: NodeJS.ProcessEnv, role: Role, options: Runti
   const metrics = createMetrics({
     replicationLag: () =>
       protection.replicationLag(Date.now(), observationStaleAfterMs(config.dr.watchInterval)),
+    // Read from Redis only (the drill record needs no Git).
+    lastDrillSuccess: async () => (await new DrState(redis, prefix).lastDrill()).lastSuccess?.at,
   });
   const adapters = createAdapters(config, settings, log, {
     paceGitWrites: settings.tuning.paceGitWrites,

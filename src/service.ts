@@ -13,9 +13,11 @@ import type { Metrics } from "./core/metrics.ts";
 import { Notifier } from "./core/notifier.ts";
 import { createDashboard } from "./dashboard.ts";
 import { DEFAULT_TIMING, type JobDeps, type JobTiming } from "./jobs/deps.ts";
+import { drillJob } from "./jobs/dr/drill.ts";
 import { DR_JOBS } from "./jobs/dr/jobs.ts";
 import { startProtectionWatch } from "./jobs/protection-watch/index.ts";
 import type { RedisClient } from "./jobs/queues.ts";
+import { startSchedules } from "./jobs/schedules.ts";
 import { volumeCreateJob } from "./jobs/volume-create/index.ts";
 import { type RunningWorkers, startWorkers } from "./jobs/worker.ts";
 import { createRuntime, type Runtime } from "./runtime.ts";
@@ -56,6 +58,7 @@ export async function startService(
   const { config, log, metrics, settings, queues } = rt;
   const workers = role === "bot" ? undefined : startJobWorkers(rt, options);
   const watch = role === "bot" ? undefined : startWatch(rt);
+  const schedules = role === "bot" ? undefined : startScheduledWork(rt);
   const receiver = role === "worker" ? undefined : await startReceiver(rt);
   const dashboardSettings = settings.tuning.dashboard;
   const dashboard = dashboardSettings
@@ -108,7 +111,7 @@ export async function startService(
       log.info("stopping: no new work, letting running steps checkpoint");
       await closeServer(server);
       await receiver?.app.stop().catch(() => {});
-      await Promise.all([workers?.running.close(), watch?.close()]);
+      await Promise.all([workers?.running.close(), watch?.close(), schedules?.close()]);
       workers?.notifier?.close();
       await rt.close();
       log.info("stopped");
@@ -147,6 +150,7 @@ function startJobWorkers(rt: Runtime, options: ServiceOptions) {
       "dr-failover": DR_JOBS.failover,
       "dr-reprotect": DR_JOBS.reprotect,
       "dr-switchover": DR_JOBS.switchover,
+      "dr-drill": drillJob,
     },
     deps,
     notifier,
@@ -163,6 +167,23 @@ function startJobWorkers(rt: Runtime, options: ServiceOptions) {
     },
   );
   return { running, notifier };
+}
+
+/** Scheduled drills and the drill-age reminder. */
+function startScheduledWork(rt: Runtime) {
+  return startSchedules(
+    {
+      config: rt.config,
+      dr: rt.dr,
+      authorizer: rt.authorizer,
+      queues: rt.queues,
+      chat: rt.adapters.progressChat,
+      log: rt.log.child({ part: "schedules" }),
+      remindOnce: async (key, ttl) =>
+        (await rt.redis.set(`${rt.prefix}:remind:${key}`, "1", "EX", ttl, "NX")) === "OK",
+    },
+    { connection: rt.connection, prefix: rt.prefix },
+  );
 }
 
 /** The protection watch: replication checks, the lag gauge's source, and protection alerts. */

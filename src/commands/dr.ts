@@ -6,7 +6,7 @@ import { formatAuditTrail } from "../core/audit-format.ts";
 import { errorMessage } from "../core/errors.ts";
 import { Mrkdwn, md, mention } from "../core/mrkdwn.ts";
 import { approvalCard } from "../jobs/approval/card.ts";
-import { admitDrOperation } from "../jobs/dr/admit.ts";
+import { admitDrill, admitDrOperation } from "../jobs/dr/admit.ts";
 import type { DrInput, DrKind } from "../jobs/dr/engine.ts";
 import { DR_JOBS } from "../jobs/dr/jobs.ts";
 import { drStatus, formatDrStatus } from "../jobs/dr/status.ts";
@@ -17,6 +17,7 @@ export const DR_USAGE = [
   "*`/dr` — disaster recovery between the two sites, with two-person approval*",
   "• `/dr failover` — in an outage of the active site: plan a move to the other site and ask for approval; it runs once two approvers (never you) approve",
   "• `/dr reprotect` — after a failover: replicate the active site to the other one again (rescuing the writes the failover could not carry)",
+  "• `/dr drill` — a rehearsal that changes nothing: replication and lag, the standby file system, cluster and data; the report goes to Git",
   "• `/dr switchover` — a planned move of the active site to the other one with no lost writes; `/dr failback` — the same from the secondary back to the primary",
   "• add `dry-run` to any of them for the plan only: nothing changes",
   "• `/dr failover resume <request-id>` — carry an operation that stopped past its point of no return to its end",
@@ -28,6 +29,7 @@ export const DR_USAGE = [
 
 /** Subcommands, as metrics count them (anything else is `unknown`). */
 const SUBCOMMANDS = [
+  "drill",
   "failover",
   "reprotect",
   "switchover",
@@ -82,6 +84,30 @@ export function registerDrCommand(app: App, deps: BotDeps): void {
         await respond(ephemeral(md`The status could not be read: ${errorMessage(err)}.`));
         return count("error");
       }
+    }
+    if (known === "drill") {
+      if (rest.length > 0) {
+        await ack(ephemeral(md`\`/dr drill\` takes no arguments (got "${rest.join(" ").slice(0, 40)}").`));
+        return count("refused");
+      }
+      await ack(ephemeral("Checking your drill request (a drill changes nothing)…"));
+      const admitted = await admitDrill({ ...deps, chat: deps.cardChat }, requester, command.channel_id, {});
+      if (!admitted.ok) {
+        await respond(ephemeral(admitted.reason));
+        return count("refused");
+      }
+      await deps.audit.record({
+        event: "request",
+        request: admitted.requestId,
+        user: requester.id,
+        kind: "drill",
+      });
+      await respond(
+        ephemeral(
+          md`Drill \`${admitted.requestId}\` started: its card in this channel shows each check; the report goes to Git under \`dr/drills/\`. Nothing is changed anywhere else.`,
+        ),
+      );
+      return count("accepted");
     }
     if (known === "audit") {
       const id = rest[0];

@@ -38,6 +38,14 @@ const FILL_IF_EMPTY = `if redis.call("EXISTS", KEYS[1]) == 0 then redis.call("HS
 /** Takes over a reservation whose holder is gone (compare-and-set). */
 const REPLACE = `if redis.call("GET", KEYS[1]) == ARGV[1] then redis.call("SET", KEYS[1], ARGV[2]) return 1 else return 0 end`;
 
+export interface LastDrill {
+  id: string;
+  at: number;
+  outcome: "succeeded" | "failed";
+  /** Path of its report in Git. */
+  report: string;
+}
+
 /** The one DR operation slot: who holds it, since when. */
 export interface Reservation {
   id: string;
@@ -201,6 +209,24 @@ export class DrState {
   async takeResume(id: string): Promise<ResumeRequest | null> {
     const raw = await this.redis.getdel(this.key("dr", "resume", id));
     return raw ? (JSON.parse(raw) as ResumeRequest) : null;
+  }
+
+  /** The last drill, for `/dr status` and the drill-age reminder. */
+  async setLastDrill(drill: LastDrill): Promise<void> {
+    const tx = this.redis.multi().set(this.key("drill", "last"), JSON.stringify(drill));
+    if (drill.outcome === "succeeded") tx.set(this.key("drill", "last-success"), JSON.stringify(drill));
+    await tx.exec();
+  }
+
+  async lastDrill(): Promise<{ last: LastDrill | null; lastSuccess: LastDrill | null }> {
+    const [last, success] = await this.redis.mget(
+      this.key("drill", "last"),
+      this.key("drill", "last-success"),
+    );
+    return {
+      last: last ? (JSON.parse(last) as LastDrill) : null,
+      lastSuccess: success ? (JSON.parse(success) as LastDrill) : null,
+    };
   }
 
   /** A short lock around admitting one request for `subject`; false if another admission holds it. */

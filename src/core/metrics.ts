@@ -5,10 +5,12 @@ import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom
 export interface MetricSources {
   /** Read at every scrape: seconds since the standby last received the active site's data. */
   replicationLag?: () => Promise<{ fileSystemId: string; seconds: number } | undefined>;
+  /** Read at every scrape: when the last drill succeeded (ms since the epoch). */
+  lastDrillSuccess?: () => Promise<number | undefined>;
 }
 
 export function createMetrics(sources: MetricSources = {}) {
-  const { replicationLag } = sources;
+  const { replicationLag, lastDrillSuccess } = sources;
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: "drbot_process_" });
   return {
@@ -56,6 +58,18 @@ export function createMetrics(sources: MetricSources = {}) {
       name: "drbot_github_rate_limit_remaining",
       help: "GitHub REST requests left in the current rate-limit window, as GitHub last reported.",
       registers: [registry],
+    }),
+    drillLastSuccess: new Gauge({
+      name: "drbot_drill_last_success_timestamp_seconds",
+      help: "When the last DR drill succeeded (Unix time); absent before the first one.",
+      registers: [registry],
+      ...(lastDrillSuccess && {
+        async collect() {
+          const at = await lastDrillSuccess().catch(() => undefined);
+          this.reset();
+          if (at) this.set(at / 1000);
+        },
+      }),
     }),
     replicationLagSeconds: new Gauge({
       name: "drbot_replication_lag_seconds",

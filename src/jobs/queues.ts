@@ -10,6 +10,9 @@ export const QUEUES = {
   "dr-failover": "dr-failover",
   "dr-reprotect": "dr-reprotect",
   "dr-switchover": "dr-switchover",
+  "dr-drill": "dr-drill",
+  /** drbot's own schedules: drills on `drills.schedule`, and the reminder when none succeeded lately. */
+  schedules: "schedules",
   /** drbot's own periodic replication check (a job scheduler); its jobs carry no data. */
   "protection-watch": "protection-watch",
 } as const;

@@ -13,7 +13,8 @@ import type { ChatPort } from "../../core/ports/chat.ts";
 import { renderStatusCard } from "../../core/status-card.ts";
 import { newEnvelope, type Requester } from "../../core/steps.ts";
 import { actionNoun } from "../approval/card.ts";
-import { isUnfinishedState, jobIdFor, type Queues } from "../queues.ts";
+import { isUnfinishedState, jobIdFor, type Queues, unfinishedJobs } from "../queues.ts";
+import { type DrillInput, drillJob } from "./drill.ts";
 import type { DrInput, DrKind } from "./engine.ts";
 import { DR_JOBS } from "./jobs.ts";
 
@@ -153,4 +154,57 @@ async function precondition(
         return md`A planned move needs replication from the active ${active} site to the ${other} site, and there is none. Run \`/dr reprotect\` first, wait until it is ENABLED, then ask again.`;
       return undefined;
   }
+}
+
+/**
+ * Admission of a drill: anyone who may ask for or approve a failover; no approval, no DR lock
+ * (it changes nothing), one drill at a time.
+ */
+export async function admitDrill(
+  deps: DrAdmissionDeps,
+  requester: Requester,
+  channel: string,
+  input: DrillInput,
+): Promise<DrAdmission> {
+  const { config } = deps;
+  const policy = config.approvals.failover;
+  if (!input.scheduled) {
+    if (config.channels.length > 0 && !config.channels.includes(channel)) {
+      return refuse(
+        md`drbot does not take DR commands in this channel. Use the incident channel the platform team set up.`,
+      );
+    }
+    const may =
+      (await deps.authorizer.includes(policy.approvers, requester.id)) ||
+      (await deps.authorizer.includes(policy.requesters, requester.id));
+    if (!may) {
+      return refuse(
+        md`You may not run a DR drill: drills are for those who may ask for or approve a failover (${describePrincipals(policy.requesters ?? policy.approvers)} or ${describePrincipals(policy.approvers)}). Nothing was started.`,
+      );
+    }
+  }
+  const running = await unfinishedJobs(deps.queues["dr-drill"]);
+  if (running.length > 0) {
+    return refuse(md`A drill is already running (\`${running[0]?.requestId}\`); its card shows each check.`);
+  }
+  const requestId = `dr-${randomUUID().slice(0, 8)}`;
+  const envelope = newEnvelope(drillJob, { requestId, input, requester, origin: { channel } });
+  if (deps.chat) {
+    const card = renderStatusCard(envelope, drillJob.describe(input), drillJob);
+    try {
+      envelope.origin.statusTs = (await deps.chat.post(channel, card.text, card.blocks)).ts;
+    } catch (err) {
+      if (
+        err instanceof DrbotError &&
+        ["slack.not_in_channel", "slack.channel_not_found"].includes(err.code)
+      ) {
+        return refuse(
+          md`drbot cannot post in this channel: invite it with \`/invite @drbot\`, then ask again. Nothing was started.`,
+        );
+      }
+    }
+  }
+  const jobId = jobIdFor("dr-drill", requestId);
+  await deps.queues["dr-drill"].add(drillJob.kind, envelope, { jobId });
+  return { ok: true, requestId, jobId };
 }

@@ -43,6 +43,7 @@ export interface DrStatusReport {
   volumes: Record<SiteName, number> | { error: string };
   drLock: string | null;
   operation: OperationStatus | null;
+  lastDrill: Awaited<ReturnType<DrState["lastDrill"]>>;
   pendingApprovals: Array<{
     id: string;
     action: string;
@@ -56,13 +57,14 @@ export interface DrStatusReport {
 }
 
 export async function drStatus(deps: DrStatusDeps): Promise<DrStatusReport> {
-  const [record, drLock, operation, pendingIds, fileSystems, volumes] = await Promise.all([
+  const [record, drLock, operation, pendingIds, fileSystems, volumes, lastDrill] = await Promise.all([
     deps.dr.record(),
     deps.dr.drLockHolder(),
     deps.dr.operation(),
     deps.approvals.pending(),
     Promise.all((["primary", "secondary"] as const).map((site) => fileSystemStatus(deps, site))),
     countVolumes(deps),
+    deps.dr.lastDrill(),
   ]);
   const pending = (await Promise.all(pendingIds.map((id) => deps.approvals.get(id))))
     .filter(
@@ -100,6 +102,7 @@ export async function drStatus(deps: DrStatusDeps): Promise<DrStatusReport> {
     volumes,
     drLock,
     operation,
+    lastDrill,
     pendingApprovals: pending,
   };
 }
@@ -189,6 +192,12 @@ export function formatDrStatus(report: DrStatusReport, config: Config, style: "s
   );
   lines.push(
     `${b("DR operation")}: ${report.drLock ? `${v(report.drLock)} ${report.operation?.status === "incomplete" ? "INCOMPLETE" : "in progress"} (volume requests are refused meanwhile)` : "none"}`,
+  );
+  const drill = report.lastDrill.last;
+  lines.push(
+    drill
+      ? `${b("Last drill")}: ${new Date(drill.at).toISOString()} ${drill.outcome} (${v(drill.id)}, ${v(drill.report)})${drill.outcome === "failed" && report.lastDrill.lastSuccess ? `; last success ${new Date(report.lastDrill.lastSuccess.at).toISOString()}` : ""}`
+      : `${b("Last drill")}: never (${slack ? "`/dr drill`" : "/dr drill"} rehearses a failover without changing anything)`,
   );
   if (report.pendingApprovals.length === 0) lines.push(`${b("Pending approvals")}: none`);
   for (const p of report.pendingApprovals) {
