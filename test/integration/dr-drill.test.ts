@@ -52,7 +52,7 @@ async function drill(world: World) {
 const realWrites = (world: World) =>
   [world.kube.primary, world.kube.secondary].flatMap((k) =>
     k.http.requests.filter(
-      (r) => ["POST", "PUT", "PATCH", "DELETE"].includes(r.method) && !/dryRun=All/.test(r.path),
+      (r) => ["POST", "PUT", "PATCH", "DELETE"].includes(r.method) && !/[?&]dryRun=All(&|$)/.test(r.url),
     ),
   );
 
