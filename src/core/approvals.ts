@@ -3,7 +3,7 @@
 // to the audit stream in the same atomic step. Who is *eligible* (configured users and user-group
 // members) is decided by the caller before the script runs; the script enforces the rest.
 
-import type { Redis } from "ioredis";
+import type { RedisClient } from "./redis.ts";
 
 export type ApprovalState = "pending" | "approved" | "denied" | "expired" | "cancelled";
 
@@ -108,10 +108,10 @@ return encoded
 `;
 
 export class Approvals {
-  private readonly redis: Redis;
+  private readonly redis: RedisClient;
   private readonly prefix: string;
 
-  constructor(redis: Redis, prefix: string) {
+  constructor(redis: RedisClient, prefix: string) {
     this.redis = redis;
     this.prefix = prefix;
     redis.defineCommand("drbotApprovalTransition", { numberOfKeys: 3, lua: TRANSITION });
