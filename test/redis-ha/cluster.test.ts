@@ -4,6 +4,7 @@
 
 import { once } from "node:events";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { configCheck } from "../../src/cli/config-check.ts";
 import type { JobEnvelope } from "../../src/core/steps.ts";
 import { jobIdFor } from "../../src/jobs/queues.ts";
 import { type ClusterDeployment, startClusterDeployment } from "../support/redis-cluster.ts";
@@ -51,6 +52,17 @@ describe("Redis Cluster", () => {
     expect(slots.size).toBe(1);
     // Nothing of this drbot lies outside its prefix.
     expect(await w.keys(`*${w.prefix}*`)).toHaveLength(keys.length);
+
+    // config check names the masters and the slot (and its node) that holds drbot's keys.
+    const [slot] = slots;
+    const lines: string[] = [];
+    await configCheck({ ...w.env, DRBOT_REDIS_PREFIX: w.prefix }, (l) => lines.push(l));
+    const ports = cluster.servers.map((s) => s.port).sort();
+    expect(lines.find((l) => /^\S+\s+redis\s/.test(l))).toMatch(
+      new RegExp(
+        `^ok\\s+redis\\s+redis-cluster://\\S+: cluster of 3 masters \\((127\\.0\\.0\\.1:(${ports.join("|")})(, )?){3}\\) and 0 replicas, cluster_state ok; keys of \\{${w.prefix}\\} in slot ${slot} on 127\\.0\\.0\\.1:(${ports.join("|")}); answered PONG`,
+      ),
+    );
   });
 
   it("runs a failover through two approvals", async () => {

@@ -4,6 +4,7 @@
 // with nothing lost and nothing done twice.
 
 import { afterEach, describe, expect, it } from "vitest";
+import { configCheck } from "../../src/cli/config-check.ts";
 import { type SentinelDeployment, startSentinelDeployment } from "../support/redis-sentinel.ts";
 import { createWorld, USERS, type World } from "../support/world.ts";
 
@@ -19,6 +20,13 @@ const measured = (what: string, figures: Record<string, number>) =>
       .map(([k, v]) => `${k} ${v} ms`)
       .join(", ")}`,
   );
+
+/** The redis line of `drbot config check` against the world. */
+async function redisLine(world: World): Promise<string> {
+  const lines: string[] = [];
+  await configCheck({ ...world.env, DRBOT_REDIS_PREFIX: world.prefix }, (l) => lines.push(l));
+  return lines.find((l) => /^\S+\s+redis\s/.test(l)) ?? lines.join("\n");
+}
 
 describe("Redis Sentinel: the master dies", () => {
   let sentinel: SentinelDeployment | undefined;
@@ -41,6 +49,11 @@ describe("Redis Sentinel: the master dies", () => {
     const w = await setUp();
     const s = sentinel as SentinelDeployment;
     const masterBefore = await s.master();
+    expect(await redisLine(w)).toMatch(
+      new RegExp(
+        `^ok\\s+redis\\s+redis-sentinel://.*: sentinel master "mymaster" at 127\\.0\\.0\\.1:${masterBefore.port}, 1 replica connected, 3 sentinels watching \\(3/3 listed answered\\); answered PONG`,
+      ),
+    );
 
     w.kube.primary.holdBinding("through-failover");
     await w.answer(await w.slash("create bu=sales app=ha ns=ha pvc=through-failover size=1"));
@@ -62,6 +75,13 @@ describe("Redis Sentinel: the master dies", () => {
     expect((await w.github.commits()).filter((c) => c.message.includes("through-failover"))).toHaveLength(1);
     expect(w.kube.primary.applyCount("PersistentVolume", "sales.ha.ha.through-failover")).toBe(1);
     expect(w.kube.primary.applyCount("PersistentVolumeClaim", "through-failover", "ha")).toBe(1);
+
+    // config check names the new master, and warns that nothing is left to promote.
+    expect(await redisLine(w)).toMatch(
+      new RegExp(
+        `^warn\\s+redis\\s+.*master "mymaster" at 127\\.0\\.0\\.1:${master.port}, 0 replicas connected`,
+      ),
+    );
 
     // Workers blocked on the dead master now take jobs from the promoted one.
     const asked = performance.now();
