@@ -170,6 +170,11 @@ function clusterClient(endpoint: RedisEndpoint, purpose: ClientPurpose): Cluster
     // BullMQ's shared client connects when a queue first needs it.
     lazyConnect: purpose !== "state",
     ...(purpose === "probe" ? { clusterRetryStrategy: () => null } : {}),
+    // With TLS, nodes are reached by the names they announce, not resolved to addresses first,
+    // so their certificates match (ElastiCache's configuration endpoint).
+    ...(t.tls
+      ? { dnsLookup: (address: string, done: (e: null, a: string) => void) => done(null, address) }
+      : {}),
     redisOptions: {
       ...(endpoint.username ? { username: endpoint.username } : {}),
       ...(endpoint.password ? { password: endpoint.password } : {}),
