@@ -126,8 +126,11 @@ function retriesFor(purpose: ClientPurpose, topology: RedisTopology): number | n
 const PROBE_CONNECT_TIMEOUT_MS = 5_000;
 /** Reconnect soon after a failover: at most half a second apart (ioredis waits up to 2 s). */
 const reconnectSoon = (times: number) => Math.min(times * 50, 500);
-/** A master demoted while still running answers writes with READONLY: reconnect through Sentinel, resend. */
-const reconnectOnReadonly = (err: Error) => (err.message.startsWith("READONLY") ? 2 : false);
+/**
+ * A master that cannot take writes (NOREPLICAS: its replica was just promoted; READONLY: Sentinel
+ * has made it a replica) is the old master of a failover: ask the sentinels again and resend.
+ */
+const askSentinelsAgain = (err: Error) => (/^(READONLY|NOREPLICAS) /.test(err.message) ? 2 : false);
 
 /** ioredis options for one server or Sentinel. */
 function nodeOptions(endpoint: RedisEndpoint, purpose: ClientPurpose): RedisOptions {
@@ -154,7 +157,7 @@ function nodeOptions(endpoint: RedisEndpoint, purpose: ClientPurpose): RedisOpti
         sentinels: t.sentinels,
         name: t.masterName,
         retryStrategy: reconnectSoon,
-        reconnectOnError: reconnectOnReadonly,
+        reconnectOnError: askSentinelsAgain,
         ...common,
         ...(purpose === "probe" ? { sentinelRetryStrategy: () => null } : {}),
       };

@@ -94,6 +94,37 @@ describe("Redis Sentinel: the master dies", () => {
     });
   }, 60_000);
 
+  it("through a planned switchover (SENTINEL FAILOVER) during a volume create: the job finishes once", async () => {
+    const w = await setUp();
+    const s = sentinel as SentinelDeployment;
+    w.kube.primary.holdBinding("switchover");
+    await w.answer(await w.slash("create bu=sales app=ha ns=ha pvc=switchover size=1"));
+    await w.until("the job to wait for binding", () =>
+      w.cards().find((m) => /Wait until the PVC is Bound _running_/.test(JSON.stringify(m.blocks))),
+    );
+    // The old master stays up: until Sentinel makes it a replica it refuses writes (NOREPLICAS),
+    // then answers READONLY; drbot asks the sentinels again instead of failing.
+    const started = performance.now();
+    const switching = s.switchover();
+    w.kube.primary.releaseBinding("switchover");
+    const { promotedAfterMs } = await switching;
+    await cardFor(w, /sales\.ha\.ha\.switchover.*succeeded/);
+    const finishedAfterMs = Math.round(performance.now() - started);
+    expect(w.cards().filter((m) => m.text.includes("sales.ha.ha.switchover"))).toHaveLength(1);
+    expect(
+      (await w.github.commits()).filter((c) => c.message.includes("sales.ha.ha.switchover")),
+    ).toHaveLength(1);
+    expect(w.kube.primary.applyCount("PersistentVolume", "sales.ha.ha.switchover")).toBe(1);
+    const asked = performance.now();
+    await w.answer(await w.slash("create bu=sales app=ha ns=ha pvc=after-switchover size=1"));
+    await cardFor(w, /sales\.ha\.ha\.after-switchover.*succeeded/);
+    measured("volume create across a switchover", {
+      "SENTINEL FAILOVER to every sentinel naming the replica": promotedAfterMs,
+      "to job succeeded": finishedAfterMs,
+      "next volume, command to succeeded": Math.round(performance.now() - asked),
+    });
+  }, 60_000);
+
   it("while a failover waits for approval: the recorded approval survives and the failover runs once", async () => {
     const w = await setUp();
     const s = sentinel as SentinelDeployment;

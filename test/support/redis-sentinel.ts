@@ -31,6 +31,11 @@ export interface SentinelDeployment {
    * master; returns how long that took.
    */
   killMaster(timeoutMs?: number): Promise<{ promotedAfterMs: number; master: Address }>;
+  /**
+   * A planned failover (`SENTINEL FAILOVER`, as before maintenance): the master stays up and is
+   * turned into a replica; waits until every sentinel names the promoted one.
+   */
+  switchover(timeoutMs?: number): Promise<{ promotedAfterMs: number; master: Address }>;
   stop(): Promise<void>;
 }
 
@@ -149,6 +154,18 @@ export async function startSentinelDeployment(options: SentinelOptions = {}): Pr
         victim.process.kill("SIGKILL");
         await once(victim.process, "exit");
         await waitFor("the sentinels to promote the replica", timeoutMs, "", async () =>
+          (await reported()).every((a) => a.port !== before.port),
+        );
+        return {
+          promotedAfterMs: Math.round(performance.now() - started),
+          master: await deployment.master(),
+        };
+      },
+      async switchover(timeoutMs = 20_000) {
+        const before = await deployment.master();
+        const started = performance.now();
+        await sentinelAdmins[0]?.call("SENTINEL", "FAILOVER", masterName);
+        await waitFor("the sentinels to name the promoted replica", timeoutMs, "", async () =>
           (await reported()).every((a) => a.port !== before.port),
         );
         return {
