@@ -249,7 +249,8 @@ export class World {
       secondary: objects(this.kube.secondary).sort(),
       commits: (await this.github.commits()).map((c) => c.sha),
       cards: this.cards().length,
-      jobs: await this.keys(`${this.keyPrefix}:volume-create:volume-create.*`),
+      // Sorted: KEYS lists in hash-table order, which moves as other tests' keys grow the table.
+      jobs: (await this.keys(`${this.keyPrefix}:volume-create:volume-create.*`)).sort(),
     };
   }
 
