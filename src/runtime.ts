@@ -12,9 +12,10 @@ import { type EnvSettings, type Role, readEnv } from "./core/env.ts";
 import { createLogger, type Logger } from "./core/logger.ts";
 import { createMetrics, type Metrics } from "./core/metrics.ts";
 import { OperationStore } from "./core/operation-store.ts";
+import { openRedis, type RedisClient, type RedisLink } from "./core/redis.ts";
 import { registerKubeconfigSecrets, registerSecrets } from "./core/secrets.ts";
 import { observationStaleAfterMs, ProtectionStore } from "./jobs/protection-watch/store.ts";
-import { createQueues, createRedis, type Queues, type RedisClient, redisConnection } from "./jobs/queues.ts";
+import { createQueues, type Queues } from "./jobs/queues.ts";
 import { type AdapterOverrides, type Adapters, createAdapters } from "./wiring.ts";
 
 export interface RuntimeOptions {
@@ -43,8 +44,12 @@ export interface Runtime {
   config: Config;
   log: Logger;
   metrics: Metrics;
+  /** The key prefix in Redis (hash-tagged on a Cluster: `{drbot}`). */
   prefix: string;
-  connection: ReturnType<typeof redisConnection>;
+  /** BullMQ's `connection` (see RedisLink.bullmq). */
+  connection: RedisLink["bullmq"];
+  /** Where Redis is: one server, Sentinel or a Cluster. */
+  topology: RedisLink["endpoint"]["topology"];
   redis: RedisClient;
   queues: Queues;
   adapters: Adapters;
@@ -72,9 +77,9 @@ export function createRuntime(env: NodeJS.ProcessEnv, role: Role, options: Runti
     secrets: settings.secrets,
     ...(options.logDestination ? { destination: options.logDestination } : {}),
   }).child({ role });
-  const prefix = options.redisPrefix ?? settings.tuning.redisPrefix;
-  const connection = redisConnection(settings.redisUrl);
-  const redis = createRedis(connection);
+  const link = openRedis(settings.redisUrl, options.redisPrefix ?? settings.tuning.redisPrefix);
+  const { prefix, bullmq: connection } = link;
+  const redis = link.client();
   redis.on("error", (err) => log.warn({ err }, "redis connection error"));
   const protection = new ProtectionStore(redis, prefix);
   const metrics = createMetrics({
@@ -102,6 +107,7 @@ export function createRuntime(env: NodeJS.ProcessEnv, role: Role, options: Runti
     metrics,
     prefix,
     connection,
+    topology: link.endpoint.topology,
     redis,
     queues,
     adapters,
@@ -116,6 +122,7 @@ export function createRuntime(env: NodeJS.ProcessEnv, role: Role, options: Runti
         await Promise.all(Object.values(queues).map((q) => q.close()));
         adapters.close();
         redis.disconnect();
+        link.close();
       })();
       return closing;
     },

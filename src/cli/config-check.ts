@@ -1,13 +1,19 @@
 // `drbot config check`: validate the configuration, then probe every dependency once and print
 // one line each. Exit status 1 on any failure, so it can gate a deployment.
 
-import { Redis } from "ioredis";
+import { Cluster, Redis } from "ioredis";
 import { type Config, ConfigError, loadConfig } from "../core/config.ts";
 import { formatDuration } from "../core/duration.ts";
 import { type EnvSettings, readEnv } from "../core/env.ts";
 import { errorMessage } from "../core/errors.ts";
 import type { SiteName } from "../core/paths.ts";
-import { redisConnection } from "../jobs/queues.ts";
+import {
+  createRedisClient,
+  keyPrefix,
+  parseRedisUrl,
+  type RedisClient,
+  type RedisTopology,
+} from "../core/redis.ts";
 import { type Adapters, createAdapters } from "../wiring.ts";
 
 type Status = "ok" | "FAIL" | "warn";
@@ -54,7 +60,9 @@ export async function configCheck(env: NodeJS.ProcessEnv, print: (line: string) 
 type Probe = () => Promise<{ detail: string; status?: Status }>;
 
 function probes(config: Config, settings: EnvSettings, a: Adapters): Array<[string, Probe]> {
-  const list: Array<[string, Probe]> = [["redis", () => probeRedis(settings.redisUrl)]];
+  const list: Array<[string, Probe]> = [
+    ["redis", () => probeRedis(settings.redisUrl, settings.tuning.redisPrefix)],
+  ];
   for (const site of ["primary", "secondary"] as const) {
     list.push([`cluster ${site}`, () => probeCluster(a, site)]);
   }
@@ -123,27 +131,100 @@ async function probeEfs(config: Config, a: Adapters, site: SiteName) {
   };
 }
 
-async function probeRedis(url: string) {
-  const redis = new Redis({
-    ...(redisConnection(url) as object),
-    lazyConnect: true,
-    maxRetriesPerRequest: 0,
-    connectTimeout: 5_000,
-    retryStrategy: () => null,
-  });
+async function probeRedis(url: string, prefix: string): Promise<{ detail: string; status?: Status }> {
+  const endpoint = parseRedisUrl(url);
+  const redis = createRedisClient(endpoint, "probe");
   redis.on("error", () => {}); // reported through the awaited calls below
   const started = performance.now();
   try {
     await redis.connect();
     const pong = await redis.ping();
+    const took = Math.round(performance.now() - started);
     const info = await redis.info("server");
     const version = /redis_version:(\S+)/.exec(info)?.[1] ?? "unknown";
+    const where = await topologyOf(redis, endpoint.topology, prefix);
     return {
-      detail: `${redactUrl(url)} answered ${pong} in ${Math.round(performance.now() - started)} ms (Redis ${version})`,
+      ...(where.status ? { status: where.status } : {}),
+      detail: `${redactUrl(url)}: ${where.detail}; answered ${pong} in ${took} ms (Redis ${version})`,
     };
+  } catch (err) {
+    throw new Error(`${redactUrl(url)}: ${errorMessage(err)}`);
   } finally {
     redis.disconnect();
   }
+}
+
+/** What the operator needs to know of the deployment: which node is master, and what could fail over. */
+async function topologyOf(
+  redis: RedisClient,
+  topology: RedisTopology,
+  prefix: string,
+): Promise<{ detail: string; status?: Status }> {
+  const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? "" : "s"}`;
+  if (redis instanceof Cluster) {
+    const info = await redis.cluster("INFO");
+    const state = /cluster_state:(\w+)/.exec(info)?.[1] ?? "unknown";
+    const address = (n: { options: { host?: string; port?: number } }) =>
+      `${n.options.host}:${n.options.port}`;
+    const masters = redis.nodes("master").map(address).sort();
+    const replicas = redis.nodes("slave").length;
+    // Every key drbot and BullMQ use is in the slot of the hash-tagged prefix.
+    const tag = keyPrefix(prefix, topology);
+    const slot = await redis.cluster("KEYSLOT", tag);
+    const owner = (await redis.cluster("SLOTS")).find(([from, to]) => slot >= from && slot <= to)?.[2];
+    return {
+      ...(state === "ok" ? {} : { status: "FAIL" as const }),
+      detail: `cluster of ${plural(masters.length, "master")} (${masters.join(", ")}) and ${plural(replicas, "replica")}, cluster_state ${state}; keys of ${tag} in slot ${slot}${owner ? ` on ${owner[0]}:${owner[1]}` : ""}`,
+    };
+  }
+  const replication = await redis.info("replication");
+  const role = /role:(\w+)/.exec(replication)?.[1] ?? "unknown";
+  const connected = Number(/connected_slaves:(\d+)/.exec(replication)?.[1] ?? 0);
+  if (role !== "master") {
+    return { status: "FAIL", detail: `a ${role}, not a master: drbot cannot write to it` };
+  }
+  if (topology.kind !== "sentinel")
+    return { detail: `standalone master with ${plural(connected, "replica")}` };
+  const report = await askSentinels(topology);
+  if (!report) return { status: "FAIL", detail: `no sentinel of ${topology.sentinels.length} answered` };
+  return {
+    // Without a replica there is nothing to promote: the next master failure stops drbot.
+    ...(connected === 0 ? { status: "warn" as const } : {}),
+    detail: `sentinel master "${topology.masterName}" at ${report.master}, ${plural(connected, "replica")} connected, ${plural(report.sentinels, "sentinel")} watching (${report.answered}/${topology.sentinels.length} listed answered)`,
+  };
+}
+
+/** The master as the listed sentinels name it, and how many sentinels watch it. */
+async function askSentinels(topology: Extract<RedisTopology, { kind: "sentinel" }>) {
+  const answers = await Promise.all(
+    topology.sentinels.map(async ({ host, port }) => {
+      const sentinel = new Redis({
+        host,
+        port,
+        lazyConnect: true,
+        connectTimeout: 5_000,
+        maxRetriesPerRequest: 0,
+        retryStrategy: () => null,
+      });
+      sentinel.on("error", () => {});
+      try {
+        await sentinel.connect();
+        const [ip, p] = (await sentinel.call("SENTINEL", "GET-MASTER-ADDR-BY-NAME", topology.masterName)) as [
+          string,
+          string,
+        ];
+        const others = (await sentinel.call("SENTINEL", "SENTINELS", topology.masterName)) as unknown[];
+        return { master: `${ip}:${p}`, sentinels: others.length + 1 };
+      } catch {
+        return undefined;
+      } finally {
+        sentinel.disconnect();
+      }
+    }),
+  );
+  const answered = answers.filter((a) => a !== undefined);
+  const first = answered[0];
+  return first ? { ...first, answered: answered.length } : undefined;
 }
 
 async function settle(what: string, probe: Probe): Promise<Line> {
@@ -169,5 +250,5 @@ function row(line: Line): string {
 }
 
 export function redactUrl(url: string): string {
-  return url.replace(/\/\/([^:@/]*):([^@/]+)@/, "//$1:***@");
+  return url.replace(/\/\/([^:@/]*):([^@/]*)@/, "//$1:***@");
 }

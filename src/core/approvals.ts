@@ -3,8 +3,8 @@
 // to the audit stream in the same atomic step. Who is *eligible* (configured users and user-group
 // members) is decided by the caller before the script runs; the script enforces the rest.
 
-import type { Redis } from "ioredis";
 import { AUDIT_APPEND_LUA, AuditLog } from "./audit.ts";
+import type { RedisClient } from "./redis.ts";
 
 export type ApprovalState = "pending" | "approved" | "denied" | "expired" | "cancelled";
 
@@ -113,11 +113,11 @@ return encoded
 `;
 
 export class Approvals {
-  private readonly redis: Redis;
+  private readonly redis: RedisClient;
   private readonly prefix: string;
   private readonly audit: AuditLog;
 
-  constructor(redis: Redis, prefix: string, audit: AuditLog = new AuditLog(redis, prefix)) {
+  constructor(redis: RedisClient, prefix: string, audit: AuditLog = new AuditLog(redis, prefix)) {
     this.redis = redis;
     this.prefix = prefix;
     this.audit = audit;

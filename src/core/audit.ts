@@ -6,7 +6,8 @@
 // transitions) embed AUDIT_APPEND_LUA, so an entry and its index are written in the same atomic
 // step as the change they record.
 
-import type { ChainableCommander, Redis } from "ioredis";
+import type { ChainableCommander } from "ioredis";
+import type { RedisClient } from "./redis.ts";
 
 /** What a caller records. Every value is a string; undefined values are left out. */
 export interface AuditRecord {
@@ -82,11 +83,11 @@ const HIDDEN = new Set(["at"]);
 type AppendCommand = (numberOfKeys: number, ...args: string[]) => Promise<string>;
 
 export class AuditLog {
-  private readonly redis: Redis;
+  private readonly redis: RedisClient;
   private readonly prefix: string;
   readonly retentionMs: number;
 
-  constructor(redis: Redis, prefix: string, retentionMs: number = DEFAULT_AUDIT_RETENTION_MS) {
+  constructor(redis: RedisClient, prefix: string, retentionMs: number = DEFAULT_AUDIT_RETENTION_MS) {
     if (!Number.isFinite(retentionMs) || retentionMs <= 0)
       throw new Error(`audit retention must be a positive duration, not ${retentionMs}`);
     this.redis = redis;

@@ -3,10 +3,10 @@
 // while one changes things, the volume requests that had applied something when it was taken,
 // resume requests of halted operations, and short admission locks.
 
-import type { Redis } from "ioredis";
 import { DR_STATE_PATH, type DrRecord, INITIAL_RECORD, parseDrRecord } from "./dr-record.ts";
 import type { SiteName } from "./paths.ts";
 import type { GitPort } from "./ports/git.ts";
+import type { RedisClient } from "./redis.ts";
 import type { ResumeRequest } from "./steps.ts";
 
 const RELEASE = `if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call("DEL", KEYS[1]) else return 0 end`;
@@ -70,11 +70,11 @@ export interface OperationStatus {
 }
 
 export class DrState {
-  private readonly redis: Redis;
+  private readonly redis: RedisClient;
   private readonly prefix: string;
   private readonly git: GitPort | undefined;
 
-  constructor(redis: Redis, prefix: string, git?: GitPort) {
+  constructor(redis: RedisClient, prefix: string, git?: GitPort) {
     this.redis = redis;
     this.prefix = prefix;
     this.git = git;

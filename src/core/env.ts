@@ -3,6 +3,7 @@
 
 import { readFileSync } from "node:fs";
 import { ConfigError } from "./config.ts";
+import { parseRedisUrl } from "./redis.ts";
 
 export type LogLevel = "debug" | "info" | "warn" | "error";
 
@@ -74,13 +75,11 @@ export function readEnv(env: NodeJS.ProcessEnv, role: Role): EnvSettings {
   }
 
   const redisUrl = env.REDIS_URL ?? "redis://127.0.0.1:6379";
-  if (
-    !/^rediss?:\/\/[^/]/.test(redisUrl) &&
-    !/^redis-sentinel:\/\/([^@/]*@)?[^/@:,]+(:\d+)?(,[^/@:,]+(:\d+)?)*(\/[^/]+)?$/.test(redisUrl)
-  ) {
-    problems.push(
-      "REDIS_URL: expected redis://host:port, rediss://host:port (TLS) or redis-sentinel://host1:26379,host2:26379/mymaster",
-    );
+  let redisPassword: string | undefined;
+  try {
+    redisPassword = parseRedisUrl(redisUrl).password;
+  } catch (err) {
+    problems.push((err as Error).message);
   }
 
   const slack = {
@@ -174,8 +173,7 @@ export function readEnv(env: NodeJS.ProcessEnv, role: Role): EnvSettings {
   const secrets = [slack.botToken, slack.signingSecret, slack.appToken, token, dashboard?.password]
     .concat(github?.kind === "app" ? [github.privateKey] : [])
     .filter((s): s is string => typeof s === "string" && s.length >= 4);
-  const password = /^redis(?:s|-sentinel)?:\/\/[^:@/]*:([^@/]+)@/.exec(redisUrl)?.[1];
-  if (password) secrets.push(decodeURIComponent(password));
+  if (redisPassword) secrets.push(redisPassword);
 
   return {
     configPath: env.DRBOT_CONFIG || "./drbot.yaml",

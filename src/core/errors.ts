@@ -56,7 +56,9 @@ export function isTransient(err: unknown): boolean {
   if (!(err instanceof Error)) return false;
   const code = (err as NodeJS.ErrnoException).code;
   if (code && NETWORK_CODES.has(code)) return true;
-  return /Connection is closed|Stream isn't writeable|MaxRetriesPerRequestError|Reached the max retries|LOADING Redis is loading/.test(
+  // Redis during a restart or a Sentinel/Cluster failover: a command cut off with its connection,
+  // a master without its replicas (min-replicas-to-write), a demoted master, a cluster moving slots.
+  return /Connection is closed|Stream isn't writeable|MaxRetriesPerRequestError|Reached the max retries|LOADING Redis is loading|Command aborted due to connection close|^\S+ (READONLY|NOREPLICAS|MASTERDOWN|CLUSTERDOWN|TRYAGAIN) /.test(
     `${err.name} ${err.message}`,
   );
 }

@@ -1,7 +1,7 @@
 // A DR operation's per-volume data, kept beside the job rather than in it: the job's own data is
 // rewritten at every checkpoint, and 1,000 manifests there would make each checkpoint a megabyte.
 
-import type { Redis } from "ioredis";
+import type { RedisClient } from "./redis.ts";
 
 export interface PlannedVolume {
   /** The recorded manifest on the site being left, and its blob id (for the stale-plan check). */
@@ -21,10 +21,10 @@ export interface PlannedVolume {
 const KEEP_SECONDS = 30 * 24 * 3600;
 
 export class OperationStore {
-  private readonly redis: Redis;
+  private readonly redis: RedisClient;
   private readonly prefix: string;
 
-  constructor(redis: Redis, prefix: string) {
+  constructor(redis: RedisClient, prefix: string) {
     this.redis = redis;
     this.prefix = prefix;
   }

@@ -1,8 +1,7 @@
-// Queue names, job ids, retry policy, which states count as unfinished, and how Redis is
-// reached: the one place that knows BullMQ and ioredis.
+// Queue names, job ids, retry policy and which states count as unfinished: the one place that
+// knows BullMQ. How Redis is reached (one server, Sentinel, Cluster) is core/redis.ts.
 
 import { type ConnectionOptions, Queue } from "bullmq";
-import { Redis } from "ioredis";
 import type { JobEnvelope } from "../core/steps.ts";
 
 export const QUEUES = {
@@ -53,13 +52,6 @@ export async function unfinishedJobs(queue: Queue<JobEnvelope>): Promise<JobEnve
   return jobs.map((j) => j.data).filter((d): d is JobEnvelope => Boolean(d) && !d.outcome);
 }
 
-export type RedisClient = Redis;
-
-/** drbot's own Redis client (state, approvals, locks, audit); BullMQ opens its own. */
-export function createRedis(connection: ConnectionOptions): RedisClient {
-  return new Redis({ ...(connection as object), maxRetriesPerRequest: 3 });
-}
-
 export function createQueue(
   kind: JobKind,
   connection: ConnectionOptions,
@@ -68,41 +60,5 @@ export function createQueue(
   return new Queue<JobEnvelope>(QUEUES[kind], { connection, prefix, defaultJobOptions: JOB_OPTIONS });
 }
 
-/**
- * ioredis options, as BullMQ wants them, from `redis://[user:pass@]host:port[/db]`,
- * `rediss://…` (TLS) or `redis-sentinel://[user:pass@]host1:port1,host2:port2[/master]` (Sentinel;
- * the master name defaults to `mymaster`, and the password is the master's).
- */
-export function redisConnection(url: string): ConnectionOptions {
-  if (url.startsWith("redis-sentinel://")) {
-    const rest = url.slice("redis-sentinel://".length);
-    const at = rest.lastIndexOf("@");
-    const auth = at >= 0 ? rest.slice(0, at) : "";
-    const [hostList = "", master = ""] = (at >= 0 ? rest.slice(at + 1) : rest).split("/");
-    const [username, password] = auth.includes(":") ? auth.split(":", 2) : ["", auth];
-    const sentinels = hostList
-      .split(",")
-      .filter(Boolean)
-      .map((h) => {
-        const [host = "", port = "26379"] = h.split(":");
-        return { host, port: Number(port) };
-      });
-    return {
-      sentinels,
-      name: decodeURIComponent(master) || "mymaster",
-      ...(username ? { username: decodeURIComponent(username) } : {}),
-      ...(password ? { password: decodeURIComponent(password) } : {}),
-      maxRetriesPerRequest: null,
-    };
-  }
-  const u = new URL(url);
-  return {
-    host: u.hostname,
-    port: Number(u.port || 6379),
-    ...(u.username ? { username: decodeURIComponent(u.username) } : {}),
-    ...(u.password ? { password: decodeURIComponent(u.password) } : {}),
-    ...(u.pathname.length > 1 ? { db: Number(u.pathname.slice(1)) } : {}),
-    ...(u.protocol === "rediss:" ? { tls: {} } : {}),
-    maxRetriesPerRequest: null,
-  };
-}
+/** BullMQ connection options from a one-server or Sentinel REDIS_URL (any form: `openRedis`). */
+export { redisConnection } from "../core/redis.ts";

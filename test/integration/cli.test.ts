@@ -59,6 +59,9 @@ describe("drbot config check", () => {
         `${what} in\n${out}`,
       ).toMatch(/^ok /);
     }
+    expect(out).toMatch(
+      /redis\s+redis:\/\/127\.0\.0\.1:\d+: standalone master with 0 replicas; answered PONG/,
+    );
     expect(out).toMatch(/cluster primary\s+rosa-primary: Kubernetes v1\.31\.2/);
     expect(out).toMatch(
       /efs primary\s+fs-0aaa1111 in us-east-1: available, 2 mount targets.*replicating to fs-0bbb2222 \(us-west-2\)/,

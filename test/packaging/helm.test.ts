@@ -9,6 +9,7 @@ import { Ajv, type ErrorObject } from "ajv";
 import { describe, expect, it } from "vitest";
 import { parse, parseAllDocuments, parseDocument, stringify } from "yaml";
 import { parseConfig } from "../../src/core/config.ts";
+import { readEnv } from "../../src/core/env.ts";
 
 const chartDir = new URL("../../helm/drbot/", import.meta.url).pathname;
 const templatesDir = join(chartDir, "templates");
@@ -87,6 +88,17 @@ describe("values.schema.json", () => {
     expect(schemaErrors(merge(values, exampleValues))).toEqual([]);
   });
 
+  it.each([
+    "redis://:pw@redis.drbot.svc:6379/0",
+    "rediss://drbot-redis.abc123.ng.0001.usw2.cache.amazonaws.com:6379",
+    "redis-sentinel://redis-node-0.redis-headless:26379,redis-node-1.redis-headless:26379,redis-node-2.redis-headless:26379/mymaster",
+    "redis-cluster://redis-cluster-0.redis-cluster-headless:6379,redis-cluster-1.redis-cluster-headless:6379",
+    "rediss-cluster://clustercfg.drbot.abc123.use1.cache.amazonaws.com:6379",
+  ])("accepts the Redis URL %s, in a form drbot reads", (url) => {
+    expect(schemaErrors(withValues((v) => (v.redis.url = url)))).toEqual([]);
+    expect(() => readEnv({ REDIS_URL: url, GITHUB_TOKEN: "ghp_x123" }, "cli")).not.toThrow();
+  });
+
   it("refuses the chart's values alone, naming exactly what has no default", () => {
     expect(schemaErrors(values).sort()).toEqual([
       "/config/approvals/failover/approvers: required",
@@ -113,6 +125,11 @@ describe("values.schema.json", () => {
       "/config/sites/secondary/efs/fileSystemId: pattern",
     ],
     ["a non-Redis URL", (v: any) => (v.redis.url = "http://redis:6379"), "/redis/url: anyOf"],
+    [
+      "a Sentinel URL without sentinels",
+      (v: any) => (v.redis.url = "redis-sentinel:///mymaster"),
+      "/redis/url: anyOf",
+    ],
     ["a worker lock under a second", (v: any) => (v.worker.lockMs = 10), "/worker/lockMs: minimum"],
     [
       "a failover needing one approver",

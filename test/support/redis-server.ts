@@ -16,7 +16,7 @@ export interface RedisServer {
 }
 
 export async function startRedisServer(
-  options: { appendOnly?: boolean; port?: number; dir?: string } = {},
+  options: { appendOnly?: boolean; port?: number; dir?: string; args?: string[] } = {},
 ): Promise<RedisServer> {
   const port = options.port ?? (await freePort());
   const dir = options.dir ?? (await mkdtemp(join(tmpdir(), "drbot-redis-")));
@@ -33,6 +33,7 @@ export async function startRedisServer(
       options.appendOnly ? "yes" : "no",
       "--dir",
       dir,
+      ...(options.args ?? []),
     ],
     { stdio: "ignore" },
   );
@@ -43,7 +44,8 @@ export async function startRedisServer(
     dir,
     process: child,
     async stop() {
-      if (child.exitCode === null) {
+      // A server killed by a test (SIGKILL) has already exited, with a signal and no code.
+      if (child.exitCode === null && child.signalCode === null) {
         const exited = new Promise((r) => child.once("exit", r));
         child.kill("SIGTERM");
         await exited;

@@ -9,10 +9,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
 import { fileURLToPath } from "node:url";
-import { Redis } from "ioredis";
+import type { Queue } from "bullmq";
+import { Cluster } from "ioredis";
 import { parse, stringify } from "yaml";
 import { loadConfig } from "../../src/core/config.ts";
+import { openRedis, type RedisClient, type RedisLink } from "../../src/core/redis.ts";
+import type { JobEnvelope } from "../../src/core/steps.ts";
 import { renderVolume, volumeGitPath } from "../../src/core/volumes.ts";
+import { createQueue, type JobKind } from "../../src/jobs/queues.ts";
 import { DEFAULT_EFS_CREDENTIALS, type FakeEfs, startFakeEfs } from "../../src/sandbox/stand-ins/efs.ts";
 import { type FakeGitHub, startFakeGitHub } from "../../src/sandbox/stand-ins/github.ts";
 import { type FakeKube, startFakeKube } from "../../src/sandbox/stand-ins/kube.ts";
@@ -60,13 +64,19 @@ export class World {
   readonly kube: { primary: FakeKube; secondary: FakeKube };
   readonly github: FakeGitHub;
   readonly redisUrl: string;
+  /** DRBOT_REDIS_PREFIX of this world's drbot. */
   readonly prefix: string;
+  /** The prefix its keys really start with: `prefix`, hash-tagged (`{prefix}`) on a Redis Cluster. */
+  readonly keyPrefix: string;
   readonly env: Record<string, string>;
   readonly mounts: { primary: string; secondary: string };
   readonly logs: string[] = [];
   readonly services: Service[] = [];
   readonly secrets = [BOT_TOKEN, SIGNING_SECRET, GITHUB_TOKEN, DEFAULT_EFS_CREDENTIALS.secretAccessKey];
-  redis: Redis;
+  /** A client on the world's Redis, whatever its topology (one server, Sentinel, Cluster). */
+  redis: RedisClient;
+  private readonly link: RedisLink;
+  private readonly queues: Queue<JobEnvelope>[] = [];
 
   constructor(fields: WorldParts) {
     this.dir = fields.dir;
@@ -78,8 +88,24 @@ export class World {
     this.prefix = fields.prefix;
     this.env = fields.env;
     this.mounts = fields.mounts;
-    this.redis = new Redis(this.redisUrl);
+    this.link = openRedis(this.redisUrl, this.prefix);
+    this.keyPrefix = this.link.prefix;
+    this.redis = this.link.client();
     this.redis.on("error", () => {}); // fault tests restart Redis under it
+  }
+
+  /** A queue of this world's drbot, as an operator would open it (closed with the world). */
+  queue(kind: JobKind): Queue<JobEnvelope> {
+    const queue = createQueue(kind, this.link.bullmq, this.link.prefix);
+    queue.on("error", () => {}); // fault tests take Redis away under it
+    this.queues.push(queue);
+    return queue;
+  }
+
+  /** Keys matching `pattern`: on a Cluster, from every master (KEYS reads one node). */
+  async keys(pattern: string): Promise<string[]> {
+    const nodes = this.redis instanceof Cluster ? this.redis.nodes("master") : [this.redis];
+    return (await Promise.all(nodes.map((n) => n.keys(pattern)))).flat();
   }
 
   get service(): Service {
@@ -224,7 +250,8 @@ export class World {
       secondary: objects(this.kube.secondary).sort(),
       commits: (await this.github.commits()).map((c) => c.sha),
       cards: this.cards().length,
-      jobs: await this.redis.keys(`${this.prefix}:volume-create:volume-create.*`),
+      // Sorted: KEYS lists in hash-table order, which moves as other tests' keys grow the table.
+      jobs: (await this.keys(`${this.keyPrefix}:volume-create:volume-create.*`)).sort(),
     };
   }
 
@@ -259,7 +286,7 @@ export class World {
 
   /** The approval record as stored in Redis (read directly, as an auditor would). */
   async approvalsOf(id: string): Promise<{ state: string; approvals: Array<{ user: string }> } | null> {
-    const raw = await this.redis.get(`${this.prefix}:approval:${id}`);
+    const raw = await this.redis.get(`${this.keyPrefix}:approval:${id}`);
     if (!raw) return null;
     const r = JSON.parse(raw);
     return { ...r, approvals: Array.isArray(r.approvals) ? r.approvals : [] };
@@ -297,9 +324,12 @@ export class World {
       this.kube.secondary.close(),
       this.github.close(),
     ]);
-    const keys = await this.redis.keys(`${this.prefix}:*`);
+    for (const q of this.queues.splice(0)) await q.close();
+    const keys = await this.keys(`${this.keyPrefix}:*`);
+    // On a Cluster every key of the prefix is in one slot, so one DEL takes them all.
     if (keys.length > 0) await this.redis.del(...keys);
     this.redis.disconnect();
+    this.link.close();
     await rm(this.dir, { recursive: true, force: true });
   }
 }

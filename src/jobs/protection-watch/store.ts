@@ -7,7 +7,7 @@
 //   and what it last said. Each transition is one Lua script, so however many processes check at
 //   once, one of them posts the alert and one marks it resolved.
 
-import type { Redis } from "ioredis";
+import type { RedisClient } from "../../core/redis.ts";
 
 export interface Observation {
   activeFileSystemId: string;
@@ -94,10 +94,10 @@ export function observationStaleAfterMs(watchIntervalMs: number): number {
 type Script = (key: string, ...args: string[]) => Promise<unknown>;
 
 export class ProtectionStore {
-  private readonly redis: Redis;
+  private readonly redis: RedisClient;
   private readonly prefix: string;
 
-  constructor(redis: Redis, prefix: string) {
+  constructor(redis: RedisClient, prefix: string) {
     this.redis = redis;
     this.prefix = prefix;
     redis.defineCommand("drbotProtectionStep", { numberOfKeys: 1, lua: STEP });
