@@ -181,6 +181,11 @@ function startScheduledWork(rt: Runtime) {
       log: rt.log.child({ part: "schedules" }),
       remindOnce: async (key, ttl) =>
         (await rt.redis.set(`${rt.prefix}:remind:${key}`, "1", "EX", ttl, "NX")) === "OK",
+      watchingSince: async () => {
+        const key = `${rt.prefix}:drill:watching-since`;
+        await rt.redis.set(key, String(Date.now()), "NX");
+        return Number(await rt.redis.get(key));
+      },
     },
     { connection: rt.connection, prefix: rt.prefix },
   );

@@ -22,6 +22,8 @@ export interface ScheduleDeps {
   log: Logger;
   /** Marks "reminded today" (SET NX EX), so several processes remind once. */
   remindOnce(key: string, ttlSeconds: number): Promise<boolean>;
+  /** When drbot first watched drills here (set once): a fresh install is not overdue at once. */
+  watchingSince(): Promise<number>;
 }
 
 const REMINDER_CHECK_MS = 3_600_000;
@@ -87,14 +89,15 @@ export async function remindIfStale(deps: ScheduleDeps): Promise<string> {
   if (!channel || !deps.chat) return "no alert channel";
   const { lastSuccess } = await deps.dr.lastDrill();
   const maxAge = deps.config.drills.maxAge;
-  if (lastSuccess && Date.now() - lastSuccess.at <= maxAge) return "recent drill";
+  const since = lastSuccess?.at ?? (await deps.watchingSince());
+  if (Date.now() - since <= maxAge) return "recent drill";
   if (!(await deps.remindOnce("drill-reminder", 86_400))) return "reminded today";
-  const since = lastSuccess
+  const last = lastSuccess
     ? md`The last successful drill was ${formatDuration(Date.now() - lastSuccess.at)} ago (${code(lastSuccess.report)}).`
-    : md`No drill has succeeded yet.`;
+    : md`No drill has succeeded in the ${formatDuration(Date.now() - since)} drbot has watched.`;
   await deps.chat.post(
     channel,
-    md`:calendar: *DR drill overdue*: ${since} The objective is one every ${formatDuration(maxAge)}: an untested failover is a hope, not a plan. Run \`/dr drill\` (it changes nothing) or set \`drills.schedule\`.`
+    md`:calendar: *DR drill overdue*: ${last} The objective is one every ${formatDuration(maxAge)}: an untested failover is a hope, not a plan. Run \`/dr drill\` (it changes nothing) or set \`drills.schedule\`.`
       .text,
   );
   return "reminded";

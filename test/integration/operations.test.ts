@@ -137,10 +137,12 @@ describe("the queue dashboard", () => {
     const api = await fetch(`${url}/api/queues`, { headers: auth });
     const body = (await api.json()) as { queues: Array<{ name: string }> };
     expect(body.queues.map((q) => q.name).sort()).toEqual([
+      "dr-drill",
       "dr-failover",
       "dr-reprotect",
       "dr-switchover",
       "protection-watch",
+      "schedules",
       "volume-create",
     ]);
   });
