@@ -23,6 +23,8 @@ export interface FailoverResult {
   kubernetesConnections: number;
   serveIdleRssMb: number;
   servePeakRssMb: number;
+  /** GitHub REST requests of the plan, and of the execution after the approvals. */
+  githubRequests: { plan: number; execution: number };
 }
 
 const K8S_LATENCY_MS = 25;
@@ -37,17 +39,21 @@ export async function benchFailover(redisUrl: string, volumes: number): Promise<
     // As the image runs it (Dockerfile: NODE_OPTIONS).
     const serve = await world.spawn("serve", {
       NODE_OPTIONS: process.env.BENCH_NODE_OPTIONS ?? "--max-semi-space-size=2",
+      // As production runs: GitHub writes a second apart.
+      DRBOT_GITHUB_PACE_WRITES: "true",
     });
     await new Promise((r) => setTimeout(r, 2_000));
     const serveIdleRssMb = await serve.rssMb();
     await world.seedVolumes(volumes);
     world.kube.secondary.http.latencyMs = K8S_LATENCY_MS;
     const slackBefore = world.slack.http.requests.length;
+    const githubBefore = world.github.requestCount;
 
     const asked = Date.now();
     await world.answer(await world.slash("failover", USERS.incident, "/dr"));
     const { card, id } = await world.approvalCard(600_000);
     const planMs = Date.now() - asked;
+    const githubAtPlan = world.github.requestCount;
     await world.click(USERS.approver1, "approval_approve", id, card.ts);
     const approved = Date.now();
     await world.click(USERS.approver2, "approval_approve", id, card.ts);
@@ -57,6 +63,10 @@ export async function benchFailover(redisUrl: string, volumes: number): Promise<
       600_000,
     );
     const afterApprovalMs = Date.now() - approved;
+    const githubRequests = {
+      plan: githubAtPlan - githubBefore,
+      execution: world.github.requestCount - githubAtPlan,
+    };
     const done = world.cards().find((m) => /^DR failover for /.test(m.text));
     if (!done?.text.includes("succeeded")) throw new Error(`failover did not succeed: ${done?.text}`);
     if (world.kube.secondary.objects("PersistentVolume").length !== volumes)
@@ -82,6 +92,7 @@ export async function benchFailover(redisUrl: string, volumes: number): Promise<
       steps,
       serveIdleRssMb: Math.round(serveIdleRssMb),
       servePeakRssMb: Math.round(await serve.peakRssMb()),
+      githubRequests,
       kubernetesRequests: world.kube.secondary.requests.length,
       kubernetesConnections: world.kube.secondary.http.connections,
     };
