@@ -17,6 +17,7 @@ export async function benchSwitchover(redisUrl: string, volumes: number) {
     await world.seedVolumes(volumes);
     // One writer per namespace mounts the first claim there.
     for (let ns = 0; ns < Math.min(10, volumes); ns++) {
+      world.kube.primary.seed({ apiVersion: "v1", kind: "Namespace", metadata: { name: `ns-${ns}` } });
       world.kube.primary.seed({
         apiVersion: "apps/v1",
         kind: "Deployment",
