@@ -43,7 +43,7 @@ export function createAdapters(
   log?: Logger,
   overrides: AdapterOverrides = {},
 ): Adapters {
-  const efs = createEfsAdapter();
+  const efs = createEfsAdapter(log ? { logger: log.child({ dependency: "efs" }) } : {});
   const clusters = {
     primary: createKubernetesCluster(config.sites.primary.cluster),
     secondary: createKubernetesCluster(config.sites.secondary.cluster),
@@ -69,7 +69,7 @@ export function createAdapters(
   const token = env.slack.botToken;
   const slackBase = {
     ...(env.slack.apiUrl ? { apiUrl: env.slack.apiUrl } : {}),
-    ...(log ? { logger: log.child({ dependency: "github" }) } : {}),
+    ...(log ? { logger: log.child({ dependency: "slack" }) } : {}),
   };
   const chat = token ? createSlackChat({ token, ...slackBase, timeoutMs: 10_000 }) : undefined;
   const progressChat = token

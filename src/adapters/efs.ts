@@ -17,6 +17,7 @@ import {
   UpdateFileSystemProtectionCommand,
 } from "@aws-sdk/client-efs";
 import { DrbotError, type ErrorKind } from "../core/errors.ts";
+import type { Logger } from "../core/logger.ts";
 import type {
   EfsPort,
   FileSystemInfo,
@@ -27,6 +28,8 @@ import type {
 } from "../core/ports/efs.ts";
 
 export interface EfsAdapterOptions {
+  /** drbot's logger, for the SDK's warnings. */
+  logger?: Logger;
   /**
    * Overrides the SDK's endpoint resolution (tests, VPC endpoints). `{region}` in it is replaced by
    * each client's region. Unset: AWS_ENDPOINT_URL_EFS when it holds `{region}`, else the SDK's chain.
@@ -48,6 +51,16 @@ export interface EfsAdapter extends EfsPort {
 /** `{region}` is drbot's own extension of AWS_ENDPOINT_URL_EFS: the SDK would take it verbatim. */
 const REGION_PLACEHOLDER = "{region}";
 
+/** The AWS SDK's logger interface over pino: its debug chatter stays at debug. */
+function sdkLogger(log: Logger) {
+  return {
+    debug: (...m: unknown[]) => log.debug({ sdk: m.map(String).join(" ") }, "aws sdk"),
+    info: (...m: unknown[]) => log.debug({ sdk: m.map(String).join(" ") }, "aws sdk"),
+    warn: (...m: unknown[]) => log.warn({ sdk: m.map(String).join(" ") }, "aws sdk"),
+    error: (...m: unknown[]) => log.error({ sdk: m.map(String).join(" ") }, "aws sdk"),
+  };
+}
+
 export function createEfsAdapter(options: EfsAdapterOptions = {}): EfsAdapter {
   const clients = new Map<string, EFSClient>();
   const fromEnv = process.env.AWS_ENDPOINT_URL_EFS;
@@ -67,6 +80,8 @@ export function createEfsAdapter(options: EfsAdapterOptions = {}): EfsAdapter {
         },
         ...(endpoint ? { endpoint } : {}),
         ...(options.credentials ? { credentials: options.credentials } : {}),
+        // The SDK's own warnings (deprecations, retries) go through drbot's logger.
+        ...(options.logger ? { logger: sdkLogger(options.logger) } : {}),
       });
       clients.set(region, c);
     }

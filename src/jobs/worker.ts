@@ -124,6 +124,9 @@ async function processJob(
       save: (e) => job.updateData(e),
       changed: (e, event) => {
         report(definition, key, e, event, notifier);
+        // A progress event per transition: `--follow` listens to them (QueueEvents), no polling.
+        if (event.type !== "progress")
+          job.updateProgress({ event: event.type, step: "step" in event ? event.step : "" }).catch(() => {});
         const record = "step" in event ? e.steps[event.step] : undefined;
         if (
           metrics &&
