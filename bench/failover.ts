@@ -96,6 +96,9 @@ export async function benchFailover(redisUrl: string, volumes: number): Promise<
       kubernetesRequests: world.kube.secondary.requests.length,
       kubernetesConnections: world.kube.secondary.http.connections,
     };
+  } catch (err) {
+    process.stderr.write(`drbot's last log lines:\n${world.logs.slice(-15).join("")}\n`);
+    throw err;
   } finally {
     await world.close();
   }

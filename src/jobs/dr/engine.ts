@@ -28,7 +28,7 @@ import {
 import { actionNoun } from "../approval/card.ts";
 import { approvedByText, checkApproved, passGate } from "../approval/gate.ts";
 import type { JobDeps } from "../deps.ts";
-import { jobIdFor, QUEUES, unfinishedJobs } from "../queues.ts";
+import { jobIdFor, QUEUES } from "../queues.ts";
 
 export type DrKind = "failover" | "reprotect" | "switchover";
 
@@ -423,11 +423,3 @@ export function nextRecord(
     ...fields,
   };
 }
-
-/** Unfinished DR operations of every kind (at most one real one, by the reservation). */
-export async function unfinishedDrOperations(deps: Pick<JobDeps, "queues">): Promise<JobEnvelope[]> {
-  const kinds = ["dr-failover", "dr-reprotect", "dr-switchover"] as const;
-  return (await Promise.all(kinds.map((k) => unfinishedJobs(deps.queues[k])))).flat();
-}
-
-export type { StepResult };
