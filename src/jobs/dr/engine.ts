@@ -23,7 +23,6 @@ import {
   type ResumeRequest,
   type Step,
   type StepContext,
-  type StepResult,
 } from "../../core/steps.ts";
 import { actionNoun } from "../approval/card.ts";
 import { approvedByText, checkApproved, passGate } from "../approval/gate.ts";
