@@ -8,7 +8,7 @@ import type { Config } from "./config.ts";
 import { checkVolumePair, parseManifests } from "./manifests.ts";
 import type { SiteName, VolumeId } from "./paths.ts";
 import type { KubeObject } from "./ports/cluster.ts";
-import { renderVolume } from "./volumes.ts";
+import { renderVolumeObjects } from "./volumes.ts";
 
 /** Fields that decide where data goes and who can mount it, as `object path`. */
 const CHECKED: ReadonlyArray<[kind: "PersistentVolume" | "PersistentVolumeClaim", path: string]> = [
@@ -76,7 +76,7 @@ export function checkRecordedManifest(
       ],
     };
   }
-  const expected = parseManifests(renderVolume(config, site, id, size));
+  const expected = renderVolumeObjects(config, site, id, size);
   const wanted = (kind: string) => expected.find((o) => o.kind === kind);
   const actual = { PersistentVolume: pv, PersistentVolumeClaim: pvc };
   const differences: string[] = [];

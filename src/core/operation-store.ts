@@ -1,6 +1,9 @@
 // A DR operation's per-volume data, kept beside the job rather than in it: the job's own data is
 // rewritten at every checkpoint, and 1,000 manifests there would make each checkpoint a megabyte.
+// It is written while the plan is made and read back in batches, so a worker never holds a
+// 10,000-volume fleet's manifests at once.
 
+import type { KubeObject } from "./ports/cluster.ts";
 import type { RedisClient } from "./redis.ts";
 
 export interface PlannedVolume {
@@ -14,9 +17,22 @@ export interface PlannedVolume {
   pvcName: string;
   businessUnit: string;
   sizeGi: number;
-  /** The manifest rewritten for the target site (YAML, both documents). */
+  /** The manifest rewritten for the target site (YAML, both documents): what Git records. */
   manifest: string;
+  /** The same objects, to apply without parsing YAML again. */
+  objects: KubeObject[];
 }
+
+/** What a plan keeps in memory of each volume: enough for its digest, card and checks. */
+export interface PlannedRef {
+  path: string;
+  sha: string;
+  namespace: string;
+  pvName: string;
+}
+
+/** Volumes written to Redis per round trip. */
+const BATCH = 200;
 
 const KEEP_SECONDS = 30 * 24 * 3600;
 
@@ -33,32 +49,61 @@ export class OperationStore {
     return `${this.prefix}:failover:${id}:${part}`;
   }
 
-  async savePlan(id: string, volumes: readonly PlannedVolume[]): Promise<void> {
+  /** Starts a plan afresh (a plan step that runs again). */
+  async clearPlan(id: string): Promise<void> {
+    await this.redis.del(this.key(id, "plan"), this.key(id, "applied"), this.key(id, "attention"));
+  }
+
+  /** Adds (or replaces) planned volumes. */
+  async savePlanBatch(id: string, volumes: readonly PlannedVolume[]): Promise<void> {
+    if (volumes.length === 0) return;
     const key = this.key(id, "plan");
-    const tx = this.redis.multi().del(key);
-    for (let i = 0; i < volumes.length; i += 500) {
-      const chunk = volumes.slice(i, i + 500).flatMap((v) => [v.path, JSON.stringify(v)]);
-      tx.hset(key, ...chunk);
-    }
-    await tx.expire(key, KEEP_SECONDS).exec();
+    await this.redis
+      .multi()
+      .hset(key, ...volumes.flatMap((v) => [v.path, JSON.stringify(v)]))
+      .expire(key, KEEP_SECONDS)
+      .exec();
   }
 
+  /** Every planned volume, a batch at a time (HSCAN: bounded memory, any order). */
+  async scanPlan(id: string, fn: (batch: PlannedVolume[]) => Promise<void>): Promise<void> {
+    let cursor = "0";
+    do {
+      const [next, flat] = await this.redis.hscan(this.key(id, "plan"), cursor, "COUNT", BATCH);
+      cursor = next;
+      const batch: PlannedVolume[] = [];
+      for (let i = 1; i < flat.length; i += 2) batch.push(JSON.parse(flat[i] as string) as PlannedVolume);
+      if (batch.length > 0) await fn(batch);
+    } while (cursor !== "0");
+  }
+
+  /** The planned volumes' paths and blob ids, for the stale-plan check. */
+  async plannedShas(id: string): Promise<Array<{ path: string; sha: string }>> {
+    const out: Array<{ path: string; sha: string }> = [];
+    await this.scanPlan(id, async (batch) => {
+      for (const v of batch) out.push({ path: v.path, sha: v.sha });
+    });
+    return out;
+  }
+
+  async planSize(id: string): Promise<number> {
+    return this.redis.hlen(this.key(id, "plan"));
+  }
+
+  /** Every planned volume at once, sorted by path (small plans and tests). */
   async loadPlan(id: string): Promise<PlannedVolume[]> {
-    const all = await this.redis.hgetall(this.key(id, "plan"));
-    return Object.values(all)
-      .map((v) => JSON.parse(v) as PlannedVolume)
-      .sort((a, b) => (a.path < b.path ? -1 : 1));
+    const all: PlannedVolume[] = [];
+    await this.scanPlan(id, async (batch) => {
+      all.push(...batch);
+    });
+    return all.sort((a, b) => (a.path < b.path ? -1 : 1));
   }
 
-  /** Replaces some volumes of a saved plan (a resume re-planned them); they count as not applied. */
-  async replaceVolumes(
-    id: string,
-    volumes: readonly PlannedVolume[],
-    removed: readonly string[],
-  ): Promise<void> {
+  /** A resume re-planned some volumes: they count as not applied; `removed` leave the plan. */
+  async forget(id: string, paths: readonly string[], removed: readonly string[]): Promise<void> {
+    if (paths.length + removed.length === 0) return;
     const tx = this.redis.multi();
-    for (const v of volumes) tx.hset(this.key(id, "plan"), v.path, JSON.stringify(v));
-    for (const path of [...volumes.map((v) => v.path), ...removed]) {
+    for (const path of [...paths, ...removed]) {
       tx.srem(this.key(id, "applied"), path).hdel(this.key(id, "attention"), path);
     }
     if (removed.length > 0) tx.hdel(this.key(id, "plan"), ...removed);

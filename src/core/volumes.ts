@@ -4,7 +4,7 @@
 import type { Config } from "./config.ts";
 import { checkVolumePair, renderTemplate, type SiteTarget, serializeManifests } from "./manifests.ts";
 import { gitPath, nfsPath, pvName, type SiteName, type VolumeId } from "./paths.ts";
-import type { ClusterPort } from "./ports/cluster.ts";
+import type { ClusterPort, KubeObject } from "./ports/cluster.ts";
 import type { GitPort } from "./ports/git.ts";
 
 export function siteTarget(config: Config, site: SiteName): SiteTarget {
@@ -18,6 +18,16 @@ export function volumeGitPath(config: Config, site: SiteName, id: VolumeId): str
 
 /** The Git file for a new volume on `site`: PV and PVC rendered from the configured template. */
 export function renderVolume(config: Config, site: SiteName, id: VolumeId, sizeGi: number): string {
+  return serializeManifests(renderVolumeObjects(config, site, id, sizeGi));
+}
+
+/** The PV and PVC drbot writes for a volume on `site`, as objects (checked: a valid pair). */
+export function renderVolumeObjects(
+  config: Config,
+  site: SiteName,
+  id: VolumeId,
+  sizeGi: number,
+): KubeObject[] {
   const s = config.sites[site];
   const objects = renderTemplate(config.template, {
     pv_name: pvName(id),
@@ -33,7 +43,7 @@ export function renderVolume(config: Config, site: SiteName, id: VolumeId, sizeG
     file_system_id: s.efs.fileSystemId,
   });
   checkVolumePair(objects);
-  return serializeManifests(objects);
+  return objects;
 }
 
 export type Existing = { where: "git"; path: string } | { where: "cluster"; cluster: string; name: string };

@@ -1,14 +1,16 @@
-// Applying a DR operation's planned volumes to the target cluster: namespaces first (labelled
-// for their tenant), each volume once (checkpointed in Redis), then every claim must bind.
+// Applying a DR operation's planned volumes to the target cluster: read back from Redis a batch at
+// a time (a worker never holds the whole fleet), namespaces first (labelled for their tenant),
+// each volume once (checkpointed in Redis), then every claim must bind.
 
 import { formatDuration } from "../../core/duration.ts";
 import { errorMessage, isTransient } from "../../core/errors.ts";
-import { parseManifests } from "../../core/manifests.ts";
 import { mapLimit } from "../../core/map-limit.ts";
 import { type Mrkdwn, md } from "../../core/mrkdwn.ts";
 import type { SiteName } from "../../core/paths.ts";
+import type { GitFile } from "../../core/ports/git.ts";
 import { pause, pollDelay } from "../../core/steps.ts";
 import { TENANT_LABEL } from "../../core/tenancy.ts";
+import type { JobDeps } from "../deps.ts";
 import type { DrContext } from "./engine.ts";
 
 export async function applyVolumes(
@@ -17,40 +19,46 @@ export async function applyVolumes(
 ): Promise<{ applied: number; attention: number; detail: Mrkdwn }> {
   const id = envelope.requestId;
   const cluster = deps.clusters[to];
-  const volumes = await deps.operations.loadPlan(id);
+  const total = await deps.operations.planSize(id);
   const applied = await deps.operations.applied(id);
-  const attention = await deps.operations.attention(id);
-  const todo = volumes.filter((v) => !applied.has(v.path) && !(v.path in attention));
-
-  const namespaces = new Map(todo.map((v) => [v.namespace, v.businessUnit]));
-  await mapLimit([...namespaces], deps.config.failover.applyConcurrency, async ([ns, tenant]) => {
-    await cluster.ensureNamespace(ns, { [TENANT_LABEL]: tenant });
-  });
+  const attention = new Set(Object.keys(await deps.operations.attention(id)));
+  const namespaces = new Set<string>();
+  /** Applied volumes' PV names, for the bind check (names only). */
+  const expected = new Map<string, string>();
   let done = applied.size;
-  await mapLimit(todo, deps.config.failover.applyConcurrency, async (v) => {
-    try {
-      const objects = parseManifests(v.manifest);
-      for (const kind of ["PersistentVolume", "PersistentVolumeClaim"]) {
-        for (const o of objects.filter((x) => x.kind === kind)) await cluster.apply(o);
+  await deps.operations.scanPlan(id, async (batch) => {
+    for (const v of batch) if (applied.has(v.path)) expected.set(v.pvName, v.path);
+    const todo = batch.filter((v) => !applied.has(v.path) && !attention.has(v.path));
+    const fresh = [
+      ...new Map(todo.filter((v) => !namespaces.has(v.namespace)).map((v) => [v.namespace, v.businessUnit])),
+    ];
+    await mapLimit(fresh, deps.config.failover.applyConcurrency, async ([ns, tenant]) => {
+      await cluster.ensureNamespace(ns, { [TENANT_LABEL]: tenant });
+      namespaces.add(ns);
+    });
+    await mapLimit(todo, deps.config.failover.applyConcurrency, async (v) => {
+      try {
+        for (const kind of ["PersistentVolume", "PersistentVolumeClaim"]) {
+          for (const o of v.objects.filter((x) => x.kind === kind)) await cluster.apply(o);
+        }
+      } catch (err) {
+        if (isTransient(err)) throw err; // the step is retried; applied volumes are skipped
+        await deps.operations.markAttention(id, v.path, errorMessage(err));
+        return;
       }
-    } catch (err) {
-      if (isTransient(err)) throw err; // the step is retried; applied volumes are skipped
-      await deps.operations.markAttention(id, v.path, errorMessage(err));
-      return;
-    }
-    // Outside the catch: a Redis hiccup here retries the step, it does not mislabel the volume.
-    await deps.operations.markApplied(id, v.path);
-    done++;
-    if (done % 25 === 0 || done === volumes.length) progress(`applied ${done}/${volumes.length}`);
+      // Outside the catch: a Redis hiccup here retries the step, it does not mislabel the volume.
+      await deps.operations.markApplied(id, v.path);
+      expected.set(v.pvName, v.path);
+      done++;
+      if (done % 25 === 0 || done === total) progress(`applied ${done}/${total}`);
+    });
   });
 
   // Every applied claim must bind; one list call per round, however many volumes. By name, not
   // by label: manifests recorded before drbot (or from custom templates) may lack it.
   progress("waiting for the claims to bind");
-  const appliedNow = await deps.operations.applied(id);
-  const expected = volumes.filter((v) => appliedNow.has(v.path));
   const deadline = Date.now() + deps.config.failover.bindTimeout;
-  let unbound = expected;
+  let unbound = [...expected.keys()];
   for (let round = 0; ; round++) {
     const pvs = await cluster.list("PersistentVolume");
     const bound = new Set(
@@ -58,22 +66,32 @@ export async function applyVolumes(
         .filter((p) => (p.status as { phase?: string } | undefined)?.phase === "Bound")
         .map((p) => p.metadata.name),
     );
-    unbound = expected.filter((v) => !bound.has(v.pvName));
+    unbound = unbound.filter((name) => !bound.has(name));
     if (unbound.length === 0 || Date.now() >= deadline) break;
-    progress(`${expected.length - unbound.length}/${expected.length} claims bound`);
+    progress(`${expected.size - unbound.length}/${expected.size} claims bound`);
     await pause(pollDelay(round, deps.timing.pollMs), signal);
   }
-  for (const v of unbound) {
+  for (const name of unbound) {
     await deps.operations.markAttention(
       id,
-      v.path,
-      `PVC ${v.namespace}/${v.pvcName} not Bound after ${formatDuration(deps.config.failover.bindTimeout)}`,
+      expected.get(name) as string,
+      `PV ${name} not Bound after ${formatDuration(deps.config.failover.bindTimeout)}`,
     );
   }
   const needing = Object.keys(await deps.operations.attention(id)).length;
   return {
-    applied: expected.length,
+    applied: expected.size,
     attention: needing,
-    detail: md`${expected.length}/${volumes.length} applied, ${expected.length - unbound.length} bound${needing > 0 ? `, ${needing} need attention` : ""}`,
+    detail: md`${expected.size}/${total} applied, ${expected.size - unbound.length} bound${needing > 0 ? `, ${needing} need attention` : ""}`,
   };
+}
+
+/** The Git files of the volumes applied so far (their manifests for the target site). */
+export async function appliedManifests(deps: JobDeps, id: string): Promise<GitFile[]> {
+  const applied = await deps.operations.applied(id);
+  const files: GitFile[] = [];
+  await deps.operations.scanPlan(id, async (batch) => {
+    for (const v of batch) if (applied.has(v.path)) files.push({ path: v.targetPath, content: v.manifest });
+  });
+  return files.sort((a, b) => (a.path < b.path ? -1 : 1));
 }

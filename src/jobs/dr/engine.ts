@@ -10,7 +10,6 @@ import { DR_STATE_PATH, serializeDrRecord } from "../../core/dr-record.ts";
 import { formatDuration } from "../../core/duration.ts";
 import { DrbotError } from "../../core/errors.ts";
 import { Mrkdwn, md, mention } from "../../core/mrkdwn.ts";
-import type { PlannedVolume } from "../../core/operation-store.ts";
 import type { SiteName } from "../../core/paths.ts";
 import type { ReplicationDeletionMode } from "../../core/ports/efs.ts";
 import type { GitFile } from "../../core/ports/git.ts";
@@ -96,7 +95,6 @@ export type DrContext = StepContext<DrInput, DrJobState, JobDeps>;
 
 export interface PlanOutcome {
   plan: DrPlan;
-  volumes?: PlannedVolume[];
   /** Anything here blocks the operation, named for the requester. */
   problems: Mrkdwn[];
 }
@@ -156,7 +154,9 @@ export function drJob(op: DrOperation): JobDefinition<DrInput, DrJobState, JobDe
     name: "plan",
     title: "Plan",
     async run(ctx) {
-      const { plan, volumes, problems } = await op.plan(ctx);
+      // A plan made again (a retried step) starts from nothing.
+      if (!ctx.input.dryRun) await ctx.deps.operations.clearPlan(ctx.envelope.requestId);
+      const { plan, problems } = await op.plan(ctx);
       const budget = ctx.deps.git.rateLimit();
       if (budget && budget.remaining < GIT_REQUESTS_PER_OPERATION) {
         problems.push(
@@ -173,8 +173,6 @@ export function drJob(op: DrOperation): JobDefinition<DrInput, DrJobState, JobDe
           { hint: "Fix these, then ask again. Nothing was changed." },
         );
       }
-      // A dry run only shows the plan; nothing else will read the per-volume data.
-      if (!ctx.input.dryRun && volumes) await ctx.deps.operations.savePlan(ctx.envelope.requestId, volumes);
       ctx.state.plan = plan;
       const lag = plan.lagSeconds === null ? "unknown lag" : `lag ${formatDuration(plan.lagSeconds * 1000)}`;
       const left = plan.excluded.length + plan.differing.length;

@@ -11,7 +11,7 @@ import type { SiteName } from "../../core/paths.ts";
 import type { EfsPort, ReplicationDeletionMode, ReplicationInfo } from "../../core/ports/efs.ts";
 import { pause, pollDelay } from "../../core/steps.ts";
 import type { JobDeps } from "../deps.ts";
-import { applyVolumes } from "./apply.ts";
+import { appliedManifests, applyVolumes } from "./apply.ts";
 import {
   commitStep,
   type DrOperation,
@@ -111,7 +111,11 @@ const failover: DrOperation = {
     }
 
     ctx.progress("reading the recorded manifests from Git");
-    const moves = await planVolumeMoves(deps, from, to, { dryRun: clusterUp, progress: ctx.progress });
+    const moves = await planVolumeMoves(deps, from, to, {
+      dryRun: clusterUp,
+      progress: ctx.progress,
+      ...(ctx.input.dryRun ? {} : { store: ctx.envelope.requestId }),
+    });
     const digest = digestOf({
       kind: "failover",
       from,
@@ -145,7 +149,6 @@ const failover: DrOperation = {
         lagSeconds: lag.lag,
         deletionMode,
       },
-      volumes: moves.volumes,
       problems,
     };
   },
@@ -155,7 +158,7 @@ const failover: DrOperation = {
 
   async stillValid(ctx) {
     const plan = planOf(ctx.state);
-    const planned = await ctx.deps.operations.loadPlan(ctx.envelope.requestId);
+    const planned = await ctx.deps.operations.plannedShas(ctx.envelope.requestId);
     const changes = await recordedChanges(ctx.deps, plan.from, planned, [
       ...plan.excluded.map((e) => e.path),
       ...plan.differing.map((d) => d.path),
@@ -185,7 +188,7 @@ const failover: DrOperation = {
         );
       }
     }
-    const planned = await deps.operations.loadPlan(envelope.requestId);
+    const planned = await deps.operations.plannedShas(envelope.requestId);
     const applied = await deps.operations.applied(envelope.requestId);
     const changes = await recordedChanges(deps, plan.from, planned, [
       ...plan.excluded.map((e) => e.path),
@@ -217,7 +220,27 @@ const failover: DrOperation = {
           c.envelope.steps["wait-writable"] = { status: "pending" };
         }
         if (replanned) {
-          await c.deps.operations.replaceVolumes(c.envelope.requestId, replanned.volumes, changes.removed);
+          // Saved only now, once approved: exactly the blobs the approvers saw, or nothing.
+          const approved = JSON.stringify(replanned.volumes.map((v) => [v.path, v.sha]));
+          const saved = await planVolumeMoves(c.deps, plan.from, plan.to, {
+            dryRun: false,
+            progress: c.progress,
+            only: touched,
+            store: c.envelope.requestId,
+          });
+          if (JSON.stringify(saved.volumes.map((v) => [v.path, v.sha])) !== approved) {
+            throw new DrbotError(
+              "conflict",
+              "failover.resume_plan_changed",
+              "The recorded volumes changed again after the resume was approved.",
+              { hint: "Resume again so the approvers see the current plan." },
+            );
+          }
+          await c.deps.operations.forget(
+            c.envelope.requestId,
+            saved.volumes.map((v) => v.path),
+            changes.removed,
+          );
           c.envelope.steps.apply = { status: "pending" };
         }
       },
@@ -227,8 +250,7 @@ const failover: DrOperation = {
   async commit(ctx) {
     const { deps, state, envelope } = ctx;
     const plan = planOf(state);
-    const applied = await deps.operations.applied(envelope.requestId);
-    const volumes = (await deps.operations.loadPlan(envelope.requestId)).filter((v) => applied.has(v.path));
+    const volumes = await appliedManifests(deps, envelope.requestId);
     const { a, b } = sites(deps, plan.from, plan.to);
     const record: DrRecord = nextRecord(ctx, {
       activeSite: plan.to,
@@ -236,7 +258,7 @@ const failover: DrOperation = {
       ...(state.replicatedUntil ? { replicatedUntil: state.replicatedUntil } : {}),
     });
     return {
-      files: volumes.map((v) => ({ path: v.targetPath, content: v.manifest })),
+      files: volumes,
       message: [
         `Fail over ${volumes.length} volume${volumes.length === 1 ? "" : "s"} to ${b.cluster.name} (${b.efs.fileSystemId})`,
         "",

@@ -10,7 +10,7 @@ import { DrbotError, errorMessage } from "../../core/errors.ts";
 import { code, Mrkdwn, md } from "../../core/mrkdwn.ts";
 import type { Workload } from "../../core/ports/cluster.ts";
 import { pause, pollDelay } from "../../core/steps.ts";
-import { applyVolumes } from "./apply.ts";
+import { appliedManifests, applyVolumes } from "./apply.ts";
 import {
   commitStep,
   type DrOperation,
@@ -95,7 +95,11 @@ const switchover: DrOperation = {
     ctx.progress("reading the recorded manifests from Git");
     const moves =
       problems.length === 0
-        ? await planVolumeMoves(deps, from, to, { dryRun: true, progress: ctx.progress })
+        ? await planVolumeMoves(deps, from, to, {
+            dryRun: true,
+            progress: ctx.progress,
+            ...(ctx.input.dryRun ? {} : { store: ctx.envelope.requestId }),
+          })
         : { volumes: [], excluded: [], differing: [] };
     const digest = digestOf({
       kind: "switchover",
@@ -132,7 +136,6 @@ const switchover: DrOperation = {
           replicas: w.replicas,
         })),
       },
-      volumes: moves.volumes,
       problems,
     };
   },
@@ -142,7 +145,7 @@ const switchover: DrOperation = {
 
   async stillValid(ctx) {
     const plan = planOf(ctx.state);
-    const planned = await ctx.deps.operations.loadPlan(ctx.envelope.requestId);
+    const planned = await ctx.deps.operations.plannedShas(ctx.envelope.requestId);
     const changes = await recordedChanges(ctx.deps, plan.from, planned, [
       ...plan.excluded.map((e) => e.path),
       ...plan.differing.map((d) => d.path),
@@ -157,11 +160,10 @@ const switchover: DrOperation = {
   async commit(ctx) {
     const { deps, state, envelope } = ctx;
     const plan = planOf(state);
-    const applied = await deps.operations.applied(envelope.requestId);
-    const volumes = (await deps.operations.loadPlan(envelope.requestId)).filter((v) => applied.has(v.path));
+    const volumes = await appliedManifests(deps, envelope.requestId);
     const b = deps.config.sites[plan.to];
     return {
-      files: volumes.map((v) => ({ path: v.targetPath, content: v.manifest })),
+      files: volumes,
       message: [
         `${ctx.input.failback ? "Fail back" : "Switch over"} ${volumes.length} volume${volumes.length === 1 ? "" : "s"} to ${b.cluster.name} (${b.efs.fileSystemId}), no writes lost`,
         "",

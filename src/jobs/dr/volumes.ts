@@ -7,7 +7,7 @@ import { DrbotError, errorMessage, isTransient } from "../../core/errors.ts";
 import { checkRecordedManifest } from "../../core/manifest-check.ts";
 import { rewriteForSite, serializeManifests } from "../../core/manifests.ts";
 import { boundedPool } from "../../core/map-limit.ts";
-import type { PlannedVolume } from "../../core/operation-store.ts";
+import type { PlannedRef, PlannedVolume } from "../../core/operation-store.ts";
 import {
   gitSiteDirectory,
   type ParsedGitPath,
@@ -40,7 +40,8 @@ export async function listRecorded(
 }
 
 export interface VolumePlan {
-  volumes: PlannedVolume[];
+  /** The volumes that will move, sorted by path; their manifests went to Redis (`store`). */
+  volumes: PlannedRef[];
   /** Recorded, but refused by the target cluster's dry run (or not rewritable): left out. */
   excluded: Array<{ path: string; reason: string }>;
   /** Recorded, but not what drbot wrote: never applied. */
@@ -55,7 +56,13 @@ export async function planVolumeMoves(
   deps: JobDeps,
   from: SiteName,
   to: SiteName,
-  options: { dryRun: boolean; progress: (detail: string) => void; only?: ReadonlySet<string> },
+  options: {
+    dryRun: boolean;
+    progress: (detail: string) => void;
+    only?: ReadonlySet<string>;
+    /** The operation whose plan the rewritten manifests are saved under (not for a dry run). */
+    store?: string;
+  },
 ): Promise<VolumePlan> {
   const { config } = deps;
   const source = siteTarget(config, from);
@@ -70,12 +77,20 @@ export async function planVolumeMoves(
   let checked = 0;
   // One archive of the repository, read as a stream: constant GitHub requests, bounded memory.
   const pool = boundedPool(config.failover.applyConcurrency);
+  let batch: PlannedVolume[] = [];
+  const flush = async () => {
+    const full = batch;
+    batch = [];
+    if (options.store) await deps.operations.savePlanBatch(options.store, full);
+  };
   await deps.git.readTree(gitSiteDirectory(config.git.directory, from), async (file) => {
     const id = parseGitPath(config.git.directory, file.path);
     if (!id || id.site !== from || (options.only && !options.only.has(file.path))) return;
     await pool.submit(() => planOne({ path: file.path, sha: file.sha, id }, file.content));
+    if (batch.length >= 200) await flush();
   });
   await pool.drain();
+  await flush();
 
   async function planOne(entry: RecordedEntry, text: string): Promise<void> {
     const check = checkRecordedManifest(config, from, entry.id, text);
@@ -93,7 +108,7 @@ export async function planVolumeMoves(
             await cluster.apply(o, { dryRun: true });
           }
         }
-        plan.volumes.push({
+        const volume: PlannedVolume = {
           path: entry.path,
           sha: entry.sha,
           targetPath: volumeGitPath(config, to, entry.id),
@@ -103,6 +118,15 @@ export async function planVolumeMoves(
           businessUnit: entry.id.businessUnit,
           sizeGi: check.sizeGi,
           manifest: serializeManifests(objects),
+          objects,
+        };
+        // Only the reference stays in memory; the manifests wait in Redis.
+        if (options.store) batch.push(volume);
+        plan.volumes.push({
+          path: volume.path,
+          sha: volume.sha,
+          namespace: volume.namespace,
+          pvName: volume.pvName,
         });
       } catch (err) {
         if (isTransient(err)) throw err;
