@@ -6,6 +6,8 @@
 // rate tiers answer 429 + Retry-After when turned on; a slash command or interaction not
 // acknowledged within 3 s shows its user Slack's `operation_timeout` error.
 import { createHmac, randomBytes } from "node:crypto";
+import { request as httpRequest } from "node:http";
+import { request as httpsRequest } from "node:https";
 import { performance } from "node:perf_hooks";
 import { FakeHttpServer, type FakeReply, json, type RecordedRequest } from "./fake-http.ts";
 import { BLOCK_LIMITS, blockKitProblems, viewProblems } from "./slack-blocks.ts";
@@ -549,19 +551,24 @@ export class FakeSlack {
     const deadline = AbortSignal.timeout(this.ackTimeoutMs);
     const signal = AbortSignal.any([deadline, AbortSignal.timeout(options.timeoutMs ?? 10_000)]);
     try {
-      const res = await fetch(receiverUrl, {
-        method: "POST",
-        headers: {
+      const res = await postOnNewConnection(
+        receiverUrl,
+        body,
+        {
           "content-type": "application/x-www-form-urlencoded",
           "user-agent": "Slackbot 1.0 (+https://api.slack.com/robots)",
           ...(options.unsigned ? {} : signed),
         },
-        body,
         signal,
-      });
-      const text = await res.text();
+      );
       const elapsedMs = performance.now() - started;
-      return { status: res.status, body: text, json: parseJsonOrUndefined(text), elapsedMs, timedOut: false };
+      return {
+        status: res.status,
+        body: res.text,
+        json: parseJsonOrUndefined(res.text),
+        elapsedMs,
+        timedOut: false,
+      };
     } catch (err) {
       if (!deadline.aborted) throw err;
       return { status: 0, body: "", json: undefined, elapsedMs: performance.now() - started, timedOut: true };
@@ -1170,4 +1177,39 @@ function randomDigits(length: number): string {
   let digits = "";
   for (const b of randomBytes(length)) digits += String(b % 10);
   return digits.replace(/^0/, "1");
+}
+
+/**
+ * One POST on a connection of its own, as Slack sends each request: no kept-alive socket that the
+ * receiver may have closed meanwhile (a reused stale socket would fail the request on our side).
+ */
+function postOnNewConnection(
+  url: string,
+  body: string,
+  headers: Record<string, string>,
+  signal: AbortSignal,
+): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const target = new URL(url);
+    const send = target.protocol === "https:" ? httpsRequest : httpRequest;
+    const req = send(
+      target,
+      {
+        method: "POST",
+        agent: false,
+        headers: { ...headers, "content-length": Buffer.byteLength(body) },
+        signal,
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("end", () =>
+          resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString("utf8") }),
+        );
+        res.on("error", reject);
+      },
+    );
+    req.on("error", reject);
+    req.end(body);
+  });
 }
