@@ -16,7 +16,11 @@ import { DEFAULT_TIMING, type JobDeps, type JobTiming } from "./jobs/deps.ts";
 import { DR_JOBS } from "./jobs/dr/jobs.ts";
 import { startProtectionWatch } from "./jobs/protection-watch/index.ts";
 import type { RedisClient } from "./jobs/queues.ts";
+import { startTrashPurge } from "./jobs/trash-purge/index.ts";
 import { volumeCreateJob } from "./jobs/volume-create/index.ts";
+import { volumeDeleteJob } from "./jobs/volume-delete/index.ts";
+import { startVolumeMeasure } from "./jobs/volume-measure/index.ts";
+import { volumeResizeJob } from "./jobs/volume-resize/index.ts";
 import { type RunningWorkers, startWorkers } from "./jobs/worker.ts";
 import { createRuntime, type Runtime } from "./runtime.ts";
 import type { AdapterOverrides } from "./wiring.ts";
@@ -56,6 +60,7 @@ export async function startService(
   const { config, log, metrics, settings, queues } = rt;
   const workers = role === "bot" ? undefined : startJobWorkers(rt, options);
   const watch = role === "bot" ? undefined : startWatch(rt);
+  const housekeeping = role === "bot" ? undefined : startHousekeeping(rt);
   const receiver = role === "worker" ? undefined : await startReceiver(rt);
   const dashboardSettings = settings.tuning.dashboard;
   const dashboard = dashboardSettings
@@ -108,7 +113,7 @@ export async function startService(
       log.info("stopping: no new work, letting running steps checkpoint");
       await closeServer(server);
       await receiver?.app.stop().catch(() => {});
-      await Promise.all([workers?.running.close(), watch?.close()]);
+      await Promise.all([workers?.running.close(), watch?.close(), housekeeping?.close()]);
       workers?.notifier?.close();
       await rt.close();
       log.info("stopped");
@@ -144,6 +149,8 @@ function startJobWorkers(rt: Runtime, options: ServiceOptions) {
   const running = startWorkers(
     {
       "volume-create": volumeCreateJob,
+      "volume-delete": volumeDeleteJob,
+      "volume-resize": volumeResizeJob,
       "dr-failover": DR_JOBS.failover,
       "dr-reprotect": DR_JOBS.reprotect,
       "dr-switchover": DR_JOBS.switchover,
@@ -180,6 +187,31 @@ function startWatch(rt: Runtime) {
     rt.queues,
     { connection: rt.connection, prefix: rt.prefix },
   );
+}
+
+/** What workers do besides jobs: the daily trash purge, and measuring directories for /volume list. */
+function startHousekeeping(rt: Runtime) {
+  const settings = { connection: rt.connection, prefix: rt.prefix };
+  const purge = startTrashPurge(
+    {
+      config: rt.config,
+      directories: rt.adapters.directories,
+      chat: rt.adapters.progressChat,
+      audit: rt.audit,
+      log: rt.log.child({ part: "trash-purge" }),
+    },
+    rt.queues,
+    settings,
+  );
+  const measure = startVolumeMeasure(
+    {
+      config: rt.config,
+      directories: rt.adapters.directories,
+      log: rt.log.child({ part: "volume-measure" }),
+    },
+    settings,
+  );
+  return { close: () => Promise.all([purge.close(), measure.close()]).then(() => {}) };
 }
 
 /** The Bolt app with every command registered; in HTTP mode its listener serves /slack/events. */

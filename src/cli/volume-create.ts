@@ -3,12 +3,10 @@
 import { userInfo } from "node:os";
 import { parseArgs } from "node:util";
 import { Authorizer } from "../core/authorize.ts";
-import { stepLogLine } from "../core/status-card.ts";
-import type { JobEnvelope } from "../core/steps.ts";
-import type { Queues } from "../jobs/queues.ts";
 import { admitVolumeRequest, checkVolumeInput, refuseUnauthorized } from "../jobs/volume-create/admit.ts";
 import { volumeCreateJob } from "../jobs/volume-create/index.ts";
 import { createRuntime, loadSettings } from "../runtime.ts";
+import { followJob } from "./follow.ts";
 
 export const VOLUME_CREATE_USAGE =
   "usage: drbot volume create --business-unit B --application A --namespace N --pvc P --size 10Gi [--follow]";
@@ -67,7 +65,7 @@ export async function volumeCreateCli(
       git: rt.adapters.git,
       clusters: rt.adapters.clusters,
       authorizer: new Authorizer(undefined),
-      queue,
+      queues: rt.queues,
       chat: undefined,
       audit: rt.audit,
     };
@@ -81,40 +79,8 @@ export async function volumeCreateCli(
     }
     print(`queued ${admitted.volume} as request ${admitted.requestId} (job ${admitted.jobId})`);
     if (!values.follow) return 0;
-    return await follow(queue, admitted.jobId, print);
+    return await followJob(queue, admitted.jobId, volumeCreateJob, print);
   } finally {
     await rt.close();
-  }
-}
-
-/** Prints each step as it ends, until the job does; exit status 1 unless it succeeded. */
-async function follow(
-  queue: Queues["volume-create"],
-  jobId: string,
-  print: (line: string) => void,
-): Promise<number> {
-  const printed = new Set<string>();
-  for (;;) {
-    const job = await queue.getJob(jobId);
-    if (!job) {
-      print(`job ${jobId} disappeared`);
-      return 1;
-    }
-    const envelope = job.data as JobEnvelope;
-    volumeCreateJob.steps.forEach((step, index) => {
-      const record = envelope.steps[step.name];
-      const key = `${step.name}:${record?.status}:${record?.detail ?? ""}`;
-      if (record && record.status !== "pending" && !printed.has(key)) {
-        printed.add(key);
-        print(stepLogLine(index, step.title, record).replace(/^:[a-z_]+: /, `[${record.status}] `));
-      }
-    });
-    if (envelope.outcome) {
-      const { state, reason } = envelope.outcome;
-      print(`${state}${reason ? `: ${reason}` : ""}`);
-      for (const line of envelope.summary ?? []) print(line.replace(/[*`]/g, ""));
-      return state === "succeeded" ? 0 : 1;
-    }
-    await new Promise((r) => setTimeout(r, 500));
   }
 }

@@ -161,3 +161,14 @@ async function redraw(deps: JobDeps, record: ApprovalRecord): Promise<void> {
   await deps.notifier.deliver(key, { channel: record.channel, ts: record.ts }, card.text, card.blocks);
   deps.notifier.forget(key);
 }
+
+/**
+ * Ends a pending request whose job ended without it (e.g. a DR operation took the lock first),
+ * so its card loses its buttons and says why; a resolved request is left as it is.
+ */
+export async function withdrawApproval(deps: JobDeps, id: string, reason: string): Promise<void> {
+  const record = await deps.approvals.get(id);
+  if (record?.state !== "pending") return;
+  const { record: updated } = await deps.approvals.transition(id, "withdraw", "drbot", Date.now(), reason);
+  if (updated) await redraw(deps, updated);
+}

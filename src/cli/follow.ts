@@ -1,0 +1,39 @@
+// `--follow` for the volume commands: prints each step as it changes, until the job ends; exit
+// status 0 only when it succeeded.
+
+import type { Queue } from "bullmq";
+import { stepLogLine } from "../core/status-card.ts";
+import type { JobEnvelope } from "../core/steps.ts";
+
+export async function followJob(
+  queue: Queue<JobEnvelope>,
+  jobId: string,
+  definition: { steps: readonly { name: string; title: string }[] },
+  print: (line: string) => void,
+  pollMs = 500,
+): Promise<number> {
+  const printed = new Set<string>();
+  for (;;) {
+    const job = await queue.getJob(jobId);
+    if (!job) {
+      print(`job ${jobId} disappeared`);
+      return 1;
+    }
+    const envelope = job.data as JobEnvelope;
+    definition.steps.forEach((step, index) => {
+      const record = envelope.steps[step.name];
+      const key = `${step.name}:${record?.status}:${record?.detail ?? ""}`;
+      if (record && record.status !== "pending" && !printed.has(key)) {
+        printed.add(key);
+        print(stepLogLine(index, step.title, record).replace(/^:[a-z_]+: /, `[${record.status}] `));
+      }
+    });
+    if (envelope.outcome) {
+      const { state, reason } = envelope.outcome;
+      print(`${state}${reason ? `: ${reason}` : ""}`);
+      for (const line of envelope.summary ?? []) print(line.replace(/[*`]/g, ""));
+      return state === "succeeded" ? 0 : 1;
+    }
+    await new Promise((r) => setTimeout(r, pollMs));
+  }
+}
