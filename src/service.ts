@@ -198,6 +198,7 @@ function startHousekeeping(rt: Runtime) {
       directories: rt.adapters.directories,
       chat: rt.adapters.progressChat,
       audit: rt.audit,
+      dr: rt.dr,
       log: rt.log.child({ part: "trash-purge" }),
     },
     rt.queues,

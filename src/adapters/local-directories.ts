@@ -155,13 +155,7 @@ export function createLocalDirectories(): DirectoryStore {
 
     async writeFileOnce(root, segments, content) {
       const path = join(root, ...safeSegments(segments));
-      if (
-        await lstat(path).then(
-          () => true,
-          () => false,
-        )
-      )
-        return false;
+      if (await exists(path)) return false;
       const temp = join(dirname(path), `.drbot-new-${basename(path)}-${randomBytes(4).toString("hex")}`);
       try {
         await writeFile(temp, content, { mode: 0o640, flag: "wx" });
@@ -213,13 +207,7 @@ export function createLocalDirectories(): DirectoryStore {
     async claimEntry(root, segments, from, to) {
       const dir = join(root, ...safeSegments(segments));
       const [source, target] = safeSegments([from, to]).map((n) => join(dir, n)) as [string, string];
-      if (
-        await lstat(target).then(
-          () => true,
-          () => false,
-        )
-      )
-        return false;
+      if (await exists(target)) return false;
       try {
         await rename(source, target);
         return true;
@@ -250,6 +238,14 @@ export function createLocalDirectories(): DirectoryStore {
       return measureTree(join(root, ...safeSegments(segments)), options.deadline);
     },
   };
+}
+
+/** Whether anything (even a dangling link) is at `path`. */
+async function exists(path: string): Promise<boolean> {
+  return lstat(path).then(
+    () => true,
+    () => false,
+  );
 }
 
 /** Whether `path` is a directory (not a symbolic link to one); false when nothing is there. */

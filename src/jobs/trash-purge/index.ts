@@ -1,13 +1,15 @@
 // The daily trash purge: `.drbot-trash/<request-id>` entries older than `volumes.trashRetention`
 // are removed from each site's file system that is mounted here (replication carries trash to
 // the standby too), and the channel the delete was asked in gets one line per purged entry. A
-// BullMQ job scheduler makes each day one job however many processes run, and each entry is
-// claimed by a rename before it is removed, so two purges at once never remove (or report) one
-// entry twice. Only names drbot gives trash entries are ever removed.
+// BullMQ job scheduler makes each day one job however many processes run, a short lock in Redis
+// lets one purge run at a time, and each entry is claimed by a rename before it is removed, so
+// no entry is ever removed (or reported) twice. Only names drbot gives trash entries are ever removed.
 
+import { randomUUID } from "node:crypto";
 import { type ConnectionOptions, Worker } from "bullmq";
 import type { AuditLog } from "../../core/audit.ts";
 import type { Config } from "../../core/config.ts";
+import type { DrState } from "../../core/dr-state.ts";
 import { formatDuration } from "../../core/duration.ts";
 import { errorMessage } from "../../core/errors.ts";
 import type { Logger } from "../../core/logger.ts";
@@ -26,6 +28,9 @@ import {
 import { QUEUES, type Queues } from "../queues.ts";
 
 const SCHEDULER_ID = "trash-purge";
+const PURGE_LOCK = "trash-purge";
+/** Longer than any purge should take; a process that dies holding it frees it after this. */
+const PURGE_LOCK_MS = 30 * 60_000;
 const DAY_MS = 86_400_000;
 const SITES: readonly SiteName[] = ["primary", "secondary"];
 
@@ -142,7 +147,7 @@ export interface RunningPurge {
 
 /** Schedules the purge daily (an idempotent upsert; the first one runs at once) and runs it here. */
 export function startTrashPurge(
-  deps: TrashPurgeDeps,
+  deps: TrashPurgeDeps & { dr: DrState },
   queues: Pick<Queues, "trash-purge">,
   settings: { connection: ConnectionOptions; prefix: string },
 ): RunningPurge {
@@ -160,12 +165,22 @@ export function startTrashPurge(
   const worker = new Worker(
     QUEUES["trash-purge"],
     async () => {
-      const result = await runTrashPurge(deps);
-      deps.log.info(
-        { purged: result.purged.length, kept: result.kept, skipped: result.skipped.length },
-        "trash purged",
-      );
-      return { purged: result.purged.map((p) => p.requestId), kept: result.kept };
+      // One purge at a time across replicas, so an entry's sites are purged (and reported) together.
+      const token = randomUUID();
+      if (!(await deps.dr.admit(PURGE_LOCK, token, PURGE_LOCK_MS))) {
+        deps.log.info("another process is purging the trash; this run leaves it to that one");
+        return { purged: [], kept: 0, ran: false };
+      }
+      try {
+        const result = await runTrashPurge(deps);
+        deps.log.info(
+          { purged: result.purged.length, kept: result.kept, skipped: result.skipped.length },
+          "trash purged",
+        );
+        return { purged: result.purged.map((p) => p.requestId), kept: result.kept, ran: true };
+      } finally {
+        await deps.dr.admitted(PURGE_LOCK, token);
+      }
     },
     { connection: settings.connection, prefix: settings.prefix, concurrency: 1 },
   );
