@@ -6,6 +6,7 @@
 
 import { errorMessage } from "../core/errors.ts";
 import { code, escapeMrkdwn, md } from "../core/mrkdwn.ts";
+import { labelProblem } from "../core/names.ts";
 import { directorySegments } from "../core/paths.ts";
 import { describeUsage } from "../core/quota.ts";
 import { type Measurement, requestMeasurements } from "../jobs/volume-measure/index.ts";
@@ -42,6 +43,26 @@ export async function visibleTenants(deps: BotDeps, user: string): Promise<"all"
     if (await deps.authorizer.includes(tenant.requesters, user)) mine.push(bu);
   }
   return mine;
+}
+
+/** What is wrong with `bu=`/`app=` as typed (names, not patterns); undefined when they are fine. */
+export function filterProblem(
+  config: BotDeps["config"],
+  values: { business_unit?: string; application?: string },
+): string | undefined {
+  const bu = values.business_unit;
+  if (bu !== undefined) {
+    const problem = labelProblem("business unit", bu);
+    if (problem) return escapeMrkdwn(problem);
+    if (!Object.hasOwn(config.volumes.tenants, bu))
+      return md`business unit "${bu}" is not configured in drbot (known: ${Object.keys(config.volumes.tenants).sort().join(", ")}).`
+        .text;
+  }
+  if (values.application !== undefined) {
+    const problem = labelProblem("application", values.application);
+    if (problem) return escapeMrkdwn(problem);
+  }
+  return undefined;
 }
 
 /** `page=` as typed: a whole number from 1; the reason otherwise. */

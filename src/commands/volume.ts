@@ -9,7 +9,7 @@ import { admitVolumeRequest, checkVolumeInput, refuseUnauthorized } from "../job
 import { parseArgs, VOLUME_KEYS } from "./args.ts";
 import { type BotDeps, ephemeral, safeReplies } from "./deps.ts";
 import { volumeDelete, volumeResize } from "./volume-change.ts";
-import { listVolumes, parsePage } from "./volume-list.ts";
+import { filterProblem, listVolumes, parsePage } from "./volume-list.ts";
 import { volumeModal } from "./volume-modal.ts";
 
 export const VOLUME_USAGE = [
@@ -58,8 +58,9 @@ export function registerVolumeCommand(app: App, deps: BotDeps): void {
         return count("refused");
       }
       const page = parsePage(list.values.page);
-      if (typeof page === "string") {
-        await ack(ephemeral(`${page}\n\n${VOLUME_USAGE}`));
+      const problem = typeof page === "string" ? page : filterProblem(deps.config, list.values);
+      if (problem || typeof page === "string") {
+        await ack(ephemeral(`${problem}\n\n${VOLUME_USAGE}`));
         return count("refused");
       }
       await ack();

@@ -224,7 +224,16 @@ export class World {
       secondary: objects(this.kube.secondary).sort(),
       commits: (await this.github.commits()).map((c) => c.sha),
       cards: this.cards().length,
-      jobs: await this.redis.keys(`${this.prefix}:volume-create:volume-create.*`),
+      jobs: (
+        await Promise.all(
+          ["volume-create", "volume-delete", "volume-resize"].map((q) =>
+            this.redis.keys(`${this.prefix}:${q}:${q}.*`),
+          ),
+        )
+      )
+        .flat()
+        .sort(),
+      approvals: (await this.redis.keys(`${this.prefix}:approval:*`)).sort(),
     };
   }
 
