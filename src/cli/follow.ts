@@ -25,15 +25,31 @@ export async function followJob(
       const key = `${step.name}:${record?.status}:${record?.detail ?? ""}`;
       if (record && record.status !== "pending" && !printed.has(key)) {
         printed.add(key);
-        print(stepLogLine(index, step.title, record).replace(/^:[a-z_]+: /, `[${record.status}] `));
+        print(
+          plainText(stepLogLine(index, step.title, record).replace(/^:[a-z_]+: /, `[${record.status}] `)),
+        );
       }
     });
     if (envelope.outcome) {
       const { state, reason } = envelope.outcome;
-      print(`${state}${reason ? `: ${reason}` : ""}`);
-      for (const line of envelope.summary ?? []) print(line.replace(/[*`]/g, ""));
+      print(`${state}${reason ? `: ${plainText(reason)}` : ""}`);
+      for (const line of envelope.summary ?? []) print(plainText(line));
       return state === "succeeded" ? 0 : 1;
     }
     await new Promise((r) => setTimeout(r, pollMs));
   }
+}
+
+/** Slack mrkdwn as a terminal shows it: links as `label (url)`, mentions as ids, no emphasis. */
+export function plainText(mrkdwn: string): string {
+  return mrkdwn
+    .replace(/<(https?:[^|>]+)\|([^>]+)>/g, "$2 ($1)")
+    .replace(/<@([UW][A-Z0-9]+)>/g, "$1")
+    .replace(/<!subteam\^(S[A-Z0-9]+)>/g, "$1")
+    .replace(/<#([CG][A-Z0-9]+)>/g, "$1")
+    .replace(/<!date\^\d+\^[^|]*\|([^>]+)>/g, "$1")
+    .replace(/[*`]/g, "")
+    .replaceAll("&lt;", "<")
+    .replaceAll("&gt;", ">")
+    .replaceAll("&amp;", "&");
 }

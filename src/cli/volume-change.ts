@@ -14,7 +14,7 @@ import { volumeDeleteJob } from "../jobs/volume-delete/index.ts";
 import { admitVolumeResize } from "../jobs/volume-resize/admit.ts";
 import { volumeResizeJob } from "../jobs/volume-resize/index.ts";
 import { createRuntime, loadSettings } from "../runtime.ts";
-import { followJob } from "./follow.ts";
+import { followJob, plainText } from "./follow.ts";
 
 export const VOLUME_DELETE_USAGE =
   "usage: drbot volume delete --business-unit B --application A --namespace N --pvc P [--channel C…] [--follow]";
@@ -56,8 +56,6 @@ function printProblems(problems: readonly FieldProblem[], usage: string, print: 
   for (const p of problems) print(`${p.field}: ${p.message}`);
   print(usage);
 }
-
-const plain = (text: string) => text.replaceAll("`", "").replace(/<@([UW][A-Z0-9]+)>/g, "$1");
 
 const rules = (config: Config) => ({ tenants: config.volumes.tenants, maxSizeGi: config.volumes.maxSizeGi });
 
@@ -108,12 +106,12 @@ export async function volumeDeleteCli(argv: string[], env: NodeJS.ProcessEnv, pr
       channel,
     );
     if (!admitted.ok) {
-      print(plain(admitted.reason));
+      print(plainText(admitted.reason));
       return 1;
     }
     const policy = config.approvals.volumeDelete;
     print(
-      `queued the deletion of ${admitted.volume} as request ${admitted.requestId} (job ${admitted.jobId}); its approval card is in Slack channel ${channel}${admitted.statusTs ? ` (status card ${admitted.statusTs})` : ""}: ${policy.required} approval(s) from ${plain(describePrincipals(policy.approvers).text)}`,
+      `queued the deletion of ${admitted.volume} as request ${admitted.requestId} (job ${admitted.jobId}); its approval card is in Slack channel ${channel}${admitted.statusTs ? ` (status card ${admitted.statusTs})` : ""}: ${policy.required} approval(s) from ${plainText(describePrincipals(policy.approvers).text)}`,
     );
     if (!values.follow) return 0;
     return await followJob(rt.queues["volume-delete"], admitted.jobId, volumeDeleteJob, print);
@@ -159,7 +157,7 @@ export async function volumeResizeCli(argv: string[], env: NodeJS.ProcessEnv, pr
       undefined,
     );
     if (!admitted.ok) {
-      print(plain(admitted.reason));
+      print(plainText(admitted.reason));
       return 1;
     }
     print(
