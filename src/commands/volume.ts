@@ -25,7 +25,7 @@ export const VOLUME_USAGE = [
 ].join("\n");
 
 /** Subcommands, as metrics count them (anything else is `unknown`). */
-const VOLUME_SUBCOMMANDS = ["create", "list", "delete", "resize", "help"] as const;
+export const VOLUME_SUBCOMMANDS = ["create", "list", "delete", "resize", "help"] as const;
 
 const LIST_KEYS: Record<string, string> = {
   bu: "business_unit",

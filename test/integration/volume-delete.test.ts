@@ -5,7 +5,7 @@
 // of no return resumed by its requester.
 
 import { existsSync } from "node:fs";
-import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterEach, describe, expect, inject, it } from "vitest";
 import { renderVolume } from "../../src/core/volumes.ts";
@@ -128,6 +128,44 @@ describe("/volume delete", () => {
     });
     expect(await w.github.readFile(PRIMARY_GIT)).not.toBeNull();
     expect(await readFile(join(trashDir(w, id), "hello.txt"), "utf8")).toBe("hello\n");
+  }, 60_000);
+
+  it("comes back from the trash as operations.md says: move the directory back and ask for the volume again", async () => {
+    world = await started();
+    const w = world;
+    await createVolume(w);
+    await writeFile(join(volumeDir(w), "hello.txt"), "still here\n");
+    const { id, card } = await requestDelete(w, DELETE);
+    await w.click(USERS.approver1, APPROVE, id, card.ts);
+    await statusCard(w, /succeeded/);
+    await rename(trashDir(w, id), volumeDir(w));
+    await createVolume(w);
+    expect(await readFile(join(volumeDir(w), "hello.txt"), "utf8")).toBe("still here\n");
+    expect(w.kube.primary.object("PersistentVolumeClaim", "data", "shipping-dev")?.status).toMatchObject({
+      phase: "Bound",
+    });
+  }, 60_000);
+
+  it("redraws its approval card even when the card's place was lost (a worker died right after posting it)", async () => {
+    world = await started();
+    const w = world;
+    await createVolume(w);
+    const { id, card } = await requestDelete(w, DELETE);
+    // As if the worker had died between Slack's answer and recording where the card is.
+    const key = `${w.prefix}:approval:${id}`;
+    const stored = JSON.parse((await w.redis.get(key)) as string);
+    delete stored.ts;
+    delete stored.channel;
+    await w.redis.set(key, JSON.stringify(stored), "KEEPTTL");
+    expect(await w.click(USERS.approver1, APPROVE, id, card.ts)).toMatch(/completed/);
+    await statusCard(w, /succeeded/);
+    // The channel shows the outcome on a card of its own; the request ran once.
+    const outcome = w
+      .cards()
+      .find((m) => m.text === `Deletion of volume ${VOLUME} approved by <@${USERS.approver1}>`);
+    expect(outcome).toBeDefined();
+    expect(JSON.stringify(outcome?.blocks)).not.toContain(APPROVE);
+    expect((await w.github.commits()).filter((c) => c.message.startsWith("Delete volume"))).toHaveLength(1);
   }, 60_000);
 
   it("is refused, naming the pod, while a pod mounts the claim; nothing changes", async () => {
