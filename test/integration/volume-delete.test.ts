@@ -28,7 +28,8 @@ const trashDir = (world: World, id: string) =>
 const statusCard = (world: World, word: RegExp) =>
   world.until(
     `the deletion's card saying ${word}`,
-    () => world.cards().find((m) => m.text.startsWith(`Deletion of volume ${VOLUME}`) && word.test(m.text)),
+    () =>
+      world.cards().find((m) => m.text.startsWith(`Deletion of volume ${VOLUME} for `) && word.test(m.text)),
     30_000,
   );
 
@@ -207,6 +208,40 @@ describe("/volume delete", () => {
     );
     expect(await w.snapshot()).toEqual(before);
   });
+
+  it("is cancelled, its approval withdrawn, when a failover takes the DR lock before it deleted anything", async () => {
+    world = await started();
+    const w = world;
+    await createVolume(w);
+    const { id, card } = await requestDelete(w, DELETE);
+    await w.answer(await w.slash("failover", USERS.incident, "/dr"));
+    const failover = await w.until("the failover's approval card", () =>
+      w.cards().find((m) => /"value":"dr-[0-9a-f]{8}"/.test(JSON.stringify(m.blocks ?? []))),
+    );
+    const drId = /"value":"(dr-[0-9a-f]{8})"/.exec(JSON.stringify(failover.blocks))?.[1] as string;
+    await w.click(USERS.approver1, APPROVE, drId, failover.ts);
+    await w.click(USERS.approver2, APPROVE, drId, failover.ts);
+    const done = await statusCard(w, /cancelled/);
+    expect(done.text).toMatch(
+      new RegExp(
+        `a DR operation \\(${drId}, failover\\) started before this deletion changed anything, so nothing was deleted`,
+      ),
+    );
+    const approval = await w.until("the deletion's approval card to be withdrawn", () =>
+      w.cards().find((m) => m.ts === card.ts && /withdrawn by drbot/.test(m.text)),
+    );
+    expect(JSON.stringify(approval.blocks)).not.toContain(APPROVE);
+    expect(await w.click(USERS.approver1, APPROVE, id, card.ts)).toMatch(/already cancelled/);
+    await w.until(
+      "the failover",
+      () => w.cards().find((m) => /^DR failover for .*: succeeded/.test(m.text)),
+      30_000,
+    );
+    // The volume is whole, now served from the secondary site.
+    expect(existsSync(volumeDir(w))).toBe(true);
+    expect(w.kube.primary.object("PersistentVolume", VOLUME)).toBeDefined();
+    expect(w.kube.secondary.object("PersistentVolume", VOLUME)).toBeDefined();
+  }, 60_000);
 
   it("ends with nothing changed when an approver denies it", async () => {
     world = await started();

@@ -232,6 +232,8 @@ export class World {
         )
       )
         .flat()
+        // A job's lock is how BullMQ runs it, not what the job is.
+        .filter((k) => !k.endsWith(":lock"))
         .sort(),
       approvals: (await this.redis.keys(`${this.prefix}:approval:*`)).sort(),
     };
