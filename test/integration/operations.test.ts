@@ -141,7 +141,11 @@ describe("the queue dashboard", () => {
       "dr-reprotect",
       "dr-switchover",
       "protection-watch",
+      "trash-purge",
       "volume-create",
+      "volume-delete",
+      "volume-measure",
+      "volume-resize",
     ]);
   });
 });
