@@ -5,6 +5,7 @@
 // requesters see their tenants' volumes, failover approvers and requesters see all.
 
 import { errorMessage } from "../core/errors.ts";
+import { mapLimit } from "../core/map-limit.ts";
 import { code, escapeMrkdwn, md } from "../core/mrkdwn.ts";
 import { labelProblem } from "../core/names.ts";
 import { directorySegments } from "../core/paths.ts";
@@ -103,8 +104,11 @@ export async function listVolumes(deps: BotDeps, user: string, filters: ListFilt
   }
   const shown = volumes.slice((filters.page - 1) * LIST_PAGE_SIZE, filters.page * LIST_PAGE_SIZE);
   const cluster = deps.clusters[site];
+  const names = shown.map(
+    (v) => `${v.id.businessUnit}.${v.id.application}.${v.id.namespace}.${v.id.pvcName}`,
+  );
   const [phases, measured] = await Promise.all([
-    withinBudget(volumePhases(cluster), LIST_BUDGET_MS + 1_000),
+    withinBudget(volumePhases(cluster, names), LIST_BUDGET_MS + 1_000),
     requestMeasurements(
       deps.queues,
       site,
@@ -114,7 +118,7 @@ export async function listVolumes(deps: BotDeps, user: string, filters: ListFilt
   ]);
 
   const lines = shown.map((v, i) => {
-    const name = `${v.id.businessUnit}.${v.id.application}.${v.id.namespace}.${v.id.pvcName}`;
+    const name = names[i] as string;
     const size = v.sizeGi === null ? "size unknown" : `${v.sizeGi}Gi`;
     const phase = phases === undefined ? "Bound: unknown" : boundText(phases.get(name), cluster.name);
     return md`• ${code(name)} — ${size} · ${site} · ${phase} · ${usedText(measured?.[i])}`.text;
@@ -159,15 +163,20 @@ function withinOneMessage(lines: string[], footer: string[]): string {
   return text(body);
 }
 
-/** PV name → its phase and claim, from one list of the cluster's PVs. */
-async function volumePhases(cluster: BotDeps["clusters"]["primary"]): Promise<Map<string, string>> {
-  const pvs = await cluster.list("PersistentVolume");
-  return new Map(
-    pvs.map((pv) => [
-      pv.metadata.name,
-      String((pv.status as { phase?: string } | undefined)?.phase ?? "unknown"),
-    ]),
-  );
+/**
+ * PV name → its phase, for the page's volumes only (a read each, a few at a time): the cost
+ * follows the page, not the fleet. A PV that is not there is left out.
+ */
+async function volumePhases(
+  cluster: BotDeps["clusters"]["primary"],
+  names: readonly string[],
+): Promise<Map<string, string>> {
+  const phases = new Map<string, string>();
+  await mapLimit(names, 10, async (name) => {
+    const pv = await cluster.get("PersistentVolume", name);
+    if (pv) phases.set(name, String((pv.status as { phase?: string } | undefined)?.phase ?? "unknown"));
+  });
+  return phases;
 }
 
 function boundText(phase: string | undefined, clusterName: string): string {

@@ -79,7 +79,7 @@ describe("/volume list", () => {
     await world.services[0]?.stop();
     world.services.splice(0);
     await world.start("bot");
-    world.kube.primary.injectFault({ method: "GET", path: /persistentvolumes$/, reply: "reset" });
+    world.kube.primary.injectFault({ method: "GET", path: /\/persistentvolumes\//, reply: "reset" });
     try {
       const started = Date.now();
       const answer = await world.answer(await world.slash("list bu=sales app=shipping"));
