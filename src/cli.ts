@@ -1,10 +1,16 @@
-// drbot's one executable. Subcommands: serve | bot | worker | sandbox | volume create | dr status |
+// drbot's one executable. Subcommands: serve | bot | worker | sandbox | volume create|resize|delete | dr status |
 // dr unlock | audit | config check.
 
 import { auditCli } from "./cli/audit.ts";
 import { configCheck } from "./cli/config-check.ts";
 import { drStatusCli } from "./cli/dr-status.ts";
 import { drUnlockCli } from "./cli/dr-unlock.ts";
+import {
+  VOLUME_DELETE_USAGE,
+  VOLUME_RESIZE_USAGE,
+  volumeDeleteCli,
+  volumeResizeCli,
+} from "./cli/volume-change.ts";
 import { VOLUME_CREATE_USAGE, volumeCreateCli } from "./cli/volume-create.ts";
 import { ConfigError } from "./core/config.ts";
 import { type Role, startService } from "./service.ts";
@@ -19,6 +25,9 @@ usage:
                               everything on this machine: local stand-ins of Slack, EFS,
                               Kubernetes and GitHub, and a Slack-like console in the browser
   ${VOLUME_CREATE_USAGE.replace("usage: ", "")}
+  ${VOLUME_RESIZE_USAGE.replace("usage: ", "")}
+  ${VOLUME_DELETE_USAGE.replace("usage: ", "")}
+                              a deletion waits for its approval in Slack (the card goes to --channel)
   drbot dr status [--json]    active site, replication and lag, recorded volumes, DR operations
   drbot dr unlock <id>        release a DR lock whose failover is no longer running
   drbot audit [--since 7d] [--request <id>] [--json]
@@ -43,6 +52,8 @@ async function main(argv: string[]): Promise<number> {
     }
     case "volume":
       if (sub === "create") return volumeCreateCli(rest, process.env, print);
+      if (sub === "resize") return volumeResizeCli(rest, process.env, print);
+      if (sub === "delete") return volumeDeleteCli(rest, process.env, print);
       break;
     case "dr":
       if (sub === "status") return drStatusCli(rest, process.env, print);

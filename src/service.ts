@@ -18,7 +18,11 @@ import { drillJob } from "./jobs/dr/drill.ts";
 import { DR_JOBS } from "./jobs/dr/jobs.ts";
 import { startProtectionWatch } from "./jobs/protection-watch/index.ts";
 import { startSchedules } from "./jobs/schedules.ts";
+import { startTrashPurge } from "./jobs/trash-purge/index.ts";
 import { volumeCreateJob } from "./jobs/volume-create/index.ts";
+import { volumeDeleteJob } from "./jobs/volume-delete/index.ts";
+import { startVolumeMeasure } from "./jobs/volume-measure/index.ts";
+import { volumeResizeJob } from "./jobs/volume-resize/index.ts";
 import { type RunningWorkers, startWorkers } from "./jobs/worker.ts";
 import { createRuntime, type Runtime } from "./runtime.ts";
 import type { AdapterOverrides } from "./wiring.ts";
@@ -59,6 +63,7 @@ export async function startService(
   const workers = role === "bot" ? undefined : startJobWorkers(rt, options);
   const watch = role === "bot" ? undefined : startWatch(rt);
   const schedules = role === "bot" ? undefined : startScheduledWork(rt);
+  const housekeeping = role === "bot" ? undefined : startHousekeeping(rt);
   const receiver = role === "worker" ? undefined : await startReceiver(rt);
   const dashboardSettings = settings.tuning.dashboard;
   const dashboard = dashboardSettings
@@ -111,7 +116,12 @@ export async function startService(
       log.info("stopping: no new work, letting running steps checkpoint");
       await closeServer(server);
       await receiver?.app.stop().catch(() => {});
-      await Promise.all([workers?.running.close(), watch?.close(), schedules?.close()]);
+      await Promise.all([
+        workers?.running.close(),
+        watch?.close(),
+        schedules?.close(),
+        housekeeping?.close(),
+      ]);
       workers?.notifier?.close();
       await rt.close();
       log.info("stopped");
@@ -147,6 +157,8 @@ function startJobWorkers(rt: Runtime, options: ServiceOptions) {
   const running = startWorkers(
     {
       "volume-create": volumeCreateJob,
+      "volume-delete": volumeDeleteJob,
+      "volume-resize": volumeResizeJob,
       "dr-failover": DR_JOBS.failover,
       "dr-reprotect": DR_JOBS.reprotect,
       "dr-switchover": DR_JOBS.switchover,
@@ -206,6 +218,32 @@ function startWatch(rt: Runtime) {
     rt.queues,
     { connection: rt.connection, prefix: rt.prefix },
   );
+}
+
+/** What workers do besides jobs: the daily trash purge, and measuring directories for /volume list. */
+function startHousekeeping(rt: Runtime) {
+  const settings = { connection: rt.connection, prefix: rt.prefix };
+  const purge = startTrashPurge(
+    {
+      config: rt.config,
+      directories: rt.adapters.directories,
+      chat: rt.adapters.progressChat,
+      audit: rt.audit,
+      dr: rt.dr,
+      log: rt.log.child({ part: "trash-purge" }),
+    },
+    rt.queues,
+    settings,
+  );
+  const measure = startVolumeMeasure(
+    {
+      config: rt.config,
+      directories: rt.adapters.directories,
+      log: rt.log.child({ part: "volume-measure" }),
+    },
+    settings,
+  );
+  return { close: () => Promise.all([purge.close(), measure.close()]).then(() => {}) };
 }
 
 /** The Bolt app with every command registered; in HTTP mode its listener serves /slack/events. */

@@ -10,15 +10,18 @@ import {
   lstat,
   mkdir,
   opendir,
+  readFile,
   rename,
+  rm,
   rmdir,
   stat,
   unlink,
   utimes,
+  writeFile,
 } from "node:fs/promises";
 import { basename, dirname, join, relative } from "node:path";
 import { DrbotError } from "../core/errors.ts";
-import type { DirectoryPermissions, DirectoryStore } from "../core/ports/directories.ts";
+import type { DirectoryEntry, DirectoryPermissions, DirectoryStore } from "../core/ports/directories.ts";
 
 export function createLocalDirectories(): DirectoryStore {
   return {
@@ -117,7 +120,182 @@ export function createLocalDirectories(): DirectoryStore {
       }
       return out;
     },
+
+    async moveDirectory(root, from, to, perms) {
+      await this.probe(root);
+      const source = join(root, ...safeSegments(from));
+      const target = join(root, ...safeSegments(to));
+      const [there, moved] = await Promise.all([directoryAt(source), directoryAt(target)]);
+      if (there && moved) {
+        throw new DrbotError(
+          "conflict",
+          "efs.move_both_exist",
+          `Both ${source} and ${target} exist; drbot will not merge or overwrite either.`,
+          { hint: "An operator must decide which one to keep, then resume." },
+        );
+      }
+      if (!there) return moved ? "already" : "missing";
+      await this.ensureDirectory(root, to.slice(0, -1), perms);
+      try {
+        await rename(source, target);
+      } catch (err) {
+        // A rerun racing itself: the first rename won.
+        if (code(err) === "ENOENT" && (await directoryAt(target))) return "already";
+        throw new DrbotError(
+          kindOf(err),
+          "efs.move_failed",
+          `Cannot move ${source} to ${target} (${code(err)}).`,
+          {
+            cause: err,
+          },
+        );
+      }
+      return "moved";
+    },
+
+    async writeFileOnce(root, segments, content) {
+      const path = join(root, ...safeSegments(segments));
+      if (await exists(path)) return false;
+      const temp = join(dirname(path), `.drbot-new-${basename(path)}-${randomBytes(4).toString("hex")}`);
+      try {
+        await writeFile(temp, content, { mode: 0o640, flag: "wx" });
+        // link() would refuse an existing target; rename is atomic and the check above makes a
+        // second writer rare (it would write the same facts).
+        await rename(temp, path);
+        return true;
+      } catch (err) {
+        await unlink(temp).catch(() => {});
+        throw new DrbotError(kindOf(err), "efs.write_failed", `Cannot write ${path} (${code(err)}).`, {
+          cause: err,
+        });
+      }
+    },
+
+    async readSmallFile(root, segments, maxBytes = 64 * 1024) {
+      const path = join(root, ...safeSegments(segments));
+      try {
+        const s = await lstat(path);
+        if (!s.isFile() || s.size > maxBytes) return null;
+        return await readFile(path, "utf8");
+      } catch (err) {
+        if (code(err) === "ENOENT" || code(err) === "ENOTDIR") return null;
+        throw new DrbotError(kindOf(err), "efs.read_failed", `Cannot read ${path} (${code(err)}).`, {
+          cause: err,
+        });
+      }
+    },
+
+    async listEntries(root, segments) {
+      const dir = join(root, ...safeSegments(segments));
+      const out: DirectoryEntry[] = [];
+      let handle: Awaited<ReturnType<typeof opendir>>;
+      try {
+        handle = await opendir(dir);
+      } catch (err) {
+        if (code(err) === "ENOENT") return out;
+        throw new DrbotError(kindOf(err), "efs.walk_failed", `Cannot read ${dir} (${code(err)}).`, {
+          cause: err,
+        });
+      }
+      for await (const entry of handle) {
+        const s = await lstat(join(dir, entry.name)).catch(() => undefined);
+        if (s) out.push({ name: entry.name, directory: s.isDirectory(), mtimeMs: s.mtimeMs });
+      }
+      return out.sort((a, b) => (a.name < b.name ? -1 : 1));
+    },
+
+    async claimEntry(root, segments, from, to) {
+      const dir = join(root, ...safeSegments(segments));
+      const [source, target] = safeSegments([from, to]).map((n) => join(dir, n)) as [string, string];
+      if (await exists(target)) return false;
+      try {
+        await rename(source, target);
+        return true;
+      } catch (err) {
+        if (code(err) === "ENOENT") return false;
+        throw new DrbotError(kindOf(err), "efs.move_failed", `Cannot rename ${source} (${code(err)}).`, {
+          cause: err,
+        });
+      }
+    },
+
+    async removeTree(root, segments) {
+      const safe = safeSegments(segments);
+      if (safe.length === 0)
+        throw new DrbotError("invalid", "efs.unsafe_segment", "Refusing to remove a mount's root.");
+      const path = join(root, ...safe);
+      try {
+        // rm removes symbolic links themselves; it never follows them out of the tree.
+        await rm(path, { recursive: true, force: true, maxRetries: 2 });
+      } catch (err) {
+        throw new DrbotError(kindOf(err), "efs.remove_failed", `Cannot remove ${path} (${code(err)}).`, {
+          cause: err,
+        });
+      }
+    },
+
+    async measure(root, segments, options) {
+      return measureTree(join(root, ...safeSegments(segments)), options.deadline);
+    },
   };
+}
+
+/** Whether anything (even a dangling link) is at `path`. */
+async function exists(path: string): Promise<boolean> {
+  return lstat(path).then(
+    () => true,
+    () => false,
+  );
+}
+
+/** Whether `path` is a directory (not a symbolic link to one); false when nothing is there. */
+async function directoryAt(path: string): Promise<boolean> {
+  try {
+    const s = await lstat(path);
+    if (s.isDirectory()) return true;
+  } catch (err) {
+    if (code(err) === "ENOENT") return false;
+    throw new DrbotError(kindOf(err), "efs.stat_failed", `Cannot look at ${path} (${code(err)}).`, {
+      cause: err,
+    });
+  }
+  throw new DrbotError("conflict", "efs.not_a_directory", `${path} exists and is not a directory.`);
+}
+
+/** du-like: regular files' sizes, depth first, giving up at `deadline`. */
+async function measureTree(
+  base: string,
+  deadline: number,
+): Promise<{ bytes: number; files: number; complete: boolean } | null> {
+  const out = { bytes: 0, files: 0, complete: false };
+  const stack = [base];
+  while (stack.length > 0) {
+    if (Date.now() >= deadline) return out;
+    const dir = stack.pop() as string;
+    let handle: Awaited<ReturnType<typeof opendir>>;
+    try {
+      handle = await opendir(dir);
+    } catch (err) {
+      if (dir === base && code(err) === "ENOENT") return null;
+      // A folder removed meanwhile or not readable: the total is then not the whole truth.
+      return out;
+    }
+    for await (const entry of handle) {
+      // Leaving the loop closes the directory handle.
+      if (Date.now() >= deadline) return out;
+      const path = join(dir, entry.name);
+      if (entry.isDirectory()) stack.push(path);
+      else if (entry.isFile()) {
+        const s = await lstat(path).catch(() => undefined);
+        if (s) {
+          out.bytes += s.size;
+          out.files++;
+        }
+      }
+    }
+  }
+  out.complete = true;
+  return out;
 }
 
 function safeSegments(segments: readonly string[]): string[] {

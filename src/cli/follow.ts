@@ -7,10 +7,15 @@ import type { JobDefinition, JobEnvelope } from "../core/steps.ts";
 import type { JobKind } from "../jobs/queues.ts";
 import type { Runtime } from "../runtime.ts";
 
-/** Mrkdwn of a card line as plain terminal text. */
-function plain(text: string): string {
-  return text
+/** Slack mrkdwn as a terminal shows it: links as `label (url)`, mentions as ids, no emphasis. */
+export function plainText(mrkdwn: string): string {
+  return mrkdwn
     .replace(/^:[a-z_]+: /, "")
+    .replace(/<(https?:[^|>]+)\|([^>]+)>/g, "$2 ($1)")
+    .replace(/<@([UW][A-Z0-9]+)>/g, "$1")
+    .replace(/<!subteam\^(S[A-Z0-9]+)>/g, "$1")
+    .replace(/<#([CG][A-Z0-9]+)>/g, "$1")
+    .replace(/<!date\^\d+\^[^|]*\|([^>]+)>/g, "$1")
     .replace(/[*`]/g, "")
     .replaceAll("&lt;", "<")
     .replaceAll("&gt;", ">")
@@ -50,13 +55,13 @@ export async function followJob(
         const key = `${step.name}:${record?.status}:${record?.detail ?? ""}`;
         if (record && record.status !== "pending" && !printed.has(key)) {
           printed.add(key);
-          print(`[${record.status}] ${plain(stepLogLine(index, step.title, record))}`);
+          print(`[${record.status}] ${plainText(stepLogLine(index, step.title, record))}`);
         }
       });
       if (envelope.outcome) {
         const { state, reason } = envelope.outcome;
-        print(`${state}${reason ? `: ${plain(reason)}` : ""}`);
-        for (const line of envelope.summary ?? []) print(plain(line));
+        print(`${state}${reason ? `: ${plainText(reason)}` : ""}`);
+        for (const line of envelope.summary ?? []) print(plainText(line));
         return state === "succeeded" ? 0 : 1;
       }
       // A progress event, the outcome, or (should an event be missed) a look every 10 s.

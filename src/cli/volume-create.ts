@@ -57,7 +57,6 @@ export async function volumeCreateCli(
   }
   const rt = createRuntime(env, "cli", { loaded });
   const requester = { id: `cli:${env.USER ?? userInfo().username}` };
-  const queue = rt.queues["volume-create"];
   try {
     const deps = {
       config,
@@ -65,7 +64,7 @@ export async function volumeCreateCli(
       git: rt.adapters.git,
       clusters: rt.adapters.clusters,
       authorizer: new Authorizer(undefined),
-      queue,
+      queues: rt.queues,
       chat: undefined,
       audit: rt.audit,
     };

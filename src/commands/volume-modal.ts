@@ -122,7 +122,7 @@ export function registerVolumeModal(app: App, deps: BotDeps): void {
     }
     try {
       const admitted = await admitVolumeRequest(
-        { ...deps, chat: deps.cardChat, queue: deps.queues["volume-create"] },
+        { ...deps, chat: deps.cardChat },
         input.request,
         requester,
         channel,

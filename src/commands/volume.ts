@@ -1,14 +1,15 @@
-// `/volume create | list | help`. Input errors are answered in the acknowledgement itself;
+// `/volume create | resize | delete | list | help`. Input errors are answered in the acknowledgement itself;
 // checks that need Redis, Git or the cluster answer through the response URL right after.
 
 import type { App } from "@slack/bolt";
 import { errorMessage } from "../core/errors.ts";
-import { code, escapeMrkdwn, Mrkdwn, md } from "../core/mrkdwn.ts";
-import { gitSiteDirectory, parseGitPath } from "../core/paths.ts";
+import { escapeMrkdwn, Mrkdwn, md } from "../core/mrkdwn.ts";
 import type { RawVolumeRequest } from "../core/volume-request.ts";
 import { admitVolumeRequest, checkVolumeInput, refuseUnauthorized } from "../jobs/volume-create/admit.ts";
 import { parseArgs, VOLUME_KEYS } from "./args.ts";
 import { type BotDeps, ephemeral, safeReplies } from "./deps.ts";
+import { volumeDelete, volumeResize } from "./volume-change.ts";
+import { filterProblem, listVolumes, parsePage } from "./volume-list.ts";
 import { volumeModal } from "./volume-modal.ts";
 
 export const VOLUME_USAGE = [
@@ -16,18 +17,22 @@ export const VOLUME_USAGE = [
   "• `/volume create bu=<business unit> app=<application> ns=<namespace> pvc=<claim name> size=<GiB>` — e.g. `/volume create bu=sales app=shipping ns=shipping-dev pvc=data size=10Gi`",
   "  (long keys `business_unit`, `application`, `namespace`, `pvc_name`, `pvc_size` work too; size `10` or `10Gi`)",
   "• `/volume create` — the same, in a form",
-  "• `/volume list [bu=…] [app=…]` — volumes recorded in Git for the active site",
+  "• `/volume resize bu=… app=… ns=… pvc=… size=<GiB>` — grow a volume (never shrink); within your business unit's quota",
+  "• `/volume delete bu=… app=… ns=… pvc=…` — delete a volume once an approver agrees: PV, PVC and Git files go, the directory moves to the trash (purged later)",
+  "• `/volume delete resume <request-id>` — finish a deletion that stopped after its PVC was deleted",
+  "• `/volume list [bu=…] [app=…] [page=N]` — volumes recorded in Git for the active site, whether each is Bound, its directory's size, and totals against quotas",
   "• `/volume help` — this text",
 ].join("\n");
 
 /** Subcommands, as metrics count them (anything else is `unknown`). */
-const VOLUME_SUBCOMMANDS = ["create", "list", "help"] as const;
+export const VOLUME_SUBCOMMANDS = ["create", "list", "delete", "resize", "help"] as const;
 
 const LIST_KEYS: Record<string, string> = {
   bu: "business_unit",
   business_unit: "business_unit",
   app: "application",
   application: "application",
+  page: "page",
 };
 
 export function registerVolumeCommand(app: App, deps: BotDeps): void {
@@ -52,11 +57,28 @@ export function registerVolumeCommand(app: App, deps: BotDeps): void {
         await ack(ephemeral(`${escapeMrkdwn(list.errors.join(" "), 1000)}\n\n${VOLUME_USAGE}`));
         return count("refused");
       }
+      const page = parsePage(list.values.page);
+      const problem = typeof page === "string" ? page : filterProblem(deps.config, list.values);
+      if (problem || typeof page === "string") {
+        await ack(ephemeral(`${problem}\n\n${VOLUME_USAGE}`));
+        return count("refused");
+      }
       await ack();
       await respond(
-        ephemeral(await listVolumes(deps, requester.id, list.values.business_unit, list.values.application)),
+        ephemeral(
+          await listVolumes(deps, requester.id, {
+            ...(list.values.business_unit ? { businessUnit: list.values.business_unit } : {}),
+            ...(list.values.application ? { application: list.values.application } : {}),
+            page,
+          }),
+        ),
       );
       return count("ok");
+    }
+
+    if (sub === "delete" || sub === "resize") {
+      const result = await (sub === "delete" ? volumeDelete : volumeResize)(deps, command, { ack, respond });
+      return count(result);
     }
 
     if (sub !== "create") {
@@ -108,7 +130,7 @@ export function registerVolumeCommand(app: App, deps: BotDeps): void {
         return count("refused");
       }
       const admitted = await admitVolumeRequest(
-        { ...deps, chat: deps.cardChat, queue: deps.queues["volume-create"] },
+        { ...deps, chat: deps.cardChat },
         request,
         requester,
         command.channel_id,
@@ -133,59 +155,4 @@ export function registerVolumeCommand(app: App, deps: BotDeps): void {
       count("error");
     }
   });
-}
-
-/**
- * Need to know: a tenant's requesters see their tenants' volumes; failover approvers and
- * requesters (who move every volume) see all; anyone else sees none.
- */
-async function visibleTenants(deps: BotDeps, user: string): Promise<"all" | string[]> {
-  const policy = deps.config.approvals.failover;
-  if (
-    (await deps.authorizer.includes(policy.approvers, user)) ||
-    (await deps.authorizer.includes(policy.requesters, user))
-  )
-    return "all";
-  const mine: string[] = [];
-  for (const [bu, tenant] of Object.entries(deps.config.volumes.tenants)) {
-    if (await deps.authorizer.includes(tenant.requesters, user)) mine.push(bu);
-  }
-  return mine;
-}
-
-async function listVolumes(deps: BotDeps, user: string, bu?: string, application?: string): Promise<string> {
-  const visible = await visibleTenants(deps, user);
-  if (visible !== "all" && visible.length === 0)
-    return "You may list the volumes of the business units you request volumes for, and you are not a requester of any. Ask the platform team if you should be.";
-  if (bu && visible !== "all" && !visible.includes(bu))
-    return md`You may not list the volumes of business unit ${bu}: you request volumes for ${visible.join(", ")}.`
-      .text;
-  const site = (await deps.dr.activeSite()).site;
-  let entries: Array<{ path: string }>;
-  try {
-    entries = await deps.git.listFiles(gitSiteDirectory(deps.config.git.directory, site));
-  } catch (err) {
-    return `The volume list could not be read from Git: ${escapeMrkdwn(errorMessage(err))}. Try again in a minute.`;
-  }
-  const volumes = entries
-    .map((e) => parseGitPath(deps.config.git.directory, e.path))
-    .filter((v): v is NonNullable<typeof v> => v !== null)
-    .filter((v) => visible === "all" || visible.includes(v.businessUnit))
-    .filter((v) => (!bu || v.businessUnit === bu) && (!application || v.application === application))
-    .map(
-      (v) =>
-        md`• ${code(`${v.businessUnit}.${v.application}.${v.namespace}.${v.pvcName}`)} — PVC ${code(v.pvcName)} in ${code(v.namespace)}`
-          .text,
-    )
-    .sort();
-  const filter = [bu && `bu=${bu}`, application && `app=${application}`].filter(Boolean).join(" ");
-  const scope = visible === "all" ? "" : ` (you see ${visible.join(", ")})`;
-  if (volumes.length === 0)
-    return md`No volumes recorded for the ${site} site${filter ? ` matching ${filter}` : ""}${scope}.`.text;
-  const shown = volumes.slice(0, 100);
-  const more =
-    volumes.length > shown.length
-      ? `\n…and ${volumes.length - shown.length} more; narrow with bu= or app=.`
-      : "";
-  return `${md`*${volumes.length} volume${volumes.length === 1 ? "" : "s"} on the ${site} site${filter ? ` (${filter})` : ""}*${scope}, from Git:`.text}\n${shown.join("\n")}${more}`;
 }

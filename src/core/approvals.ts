@@ -24,6 +24,8 @@ export interface ApprovalRecord {
   required: number;
   approvals: Array<{ user: string; at: number }>;
   denial?: { user: string; at: number; reason?: string };
+  /** Why drbot withdrew it (its job ended without it); state is then `cancelled`. */
+  withdrawn?: string;
   state: ApprovalState;
   createdAt: number;
   expiresAt: number;
@@ -44,6 +46,7 @@ export type TransitionResult =
   | "approved" // this approval completed the request
   | "denied"
   | "cancelled"
+  | "withdrawn" // drbot ended it (its job ended without it); state cancelled
   | "expired" // the request had expired; it is now marked so
   | "already-resolved"
   | "requester" // the requester may not approve or deny
@@ -64,7 +67,7 @@ local function save(result)
   local fields = {
     "event", "approval." .. result, "request", r.id, "action", r.action, "user", user,
     "digest", r.digest, "state", r.state, "at", tostring(now)}
-  if result == "denied" and ARGV[4] ~= "" then
+  if (result == "denied" or result == "withdrawn") and ARGV[4] ~= "" then
     fields[#fields + 1] = "reason"; fields[#fields + 1] = ARGV[4]
   end
   audit_append(KEYS[2], KEYS[4], ARGV[5], ARGV[6], fields)
@@ -76,6 +79,11 @@ if now >= r.expiresAt then
   return save("expired")
 end
 if action == "expire" then return {"already-resolved", raw} end
+-- drbot itself ends a request whose job ended without it (e.g. a DR operation took the lock).
+if action == "withdraw" then
+  r.state = "cancelled"; r.resolvedAt = now; r.withdrawn = ARGV[4]
+  return save("withdrawn")
+end
 if action == "cancel" then
   if user ~= r.requester then return {"not-requester", raw} end
   r.state = "cancelled"; r.resolvedAt = now
@@ -175,7 +183,7 @@ export class Approvals {
 
   async transition(
     id: string,
-    action: "approve" | "deny" | "cancel" | "expire",
+    action: "approve" | "deny" | "cancel" | "expire" | "withdraw",
     user: string,
     now = Date.now(),
     reason = "",

@@ -121,7 +121,7 @@ export class Notifier {
   /**
    * Posts (or updates, when `ts` is known) a message and waits until Slack has it; returns where
    * it is, or undefined when Slack could not be reached in time (delivery goes on in the
-   * background).
+   * background). `onPosted` hears where a new message is the moment Slack answers.
    */
   async deliver(
     key: string,
@@ -129,10 +129,12 @@ export class Notifier {
     text: string,
     blocks?: Blocks,
     timeoutMs = 10_000,
+    onPosted?: (ref: MessageRef) => void,
   ): Promise<MessageRef | undefined> {
     let posted: MessageRef | undefined = where.ts ? { channel: where.channel, ts: where.ts } : undefined;
     this.card(key, where, text, blocks, (ref) => {
       posted = ref;
+      onPosted?.(ref);
     });
     await this.settle(key, timeoutMs);
     return (

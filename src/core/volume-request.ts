@@ -3,13 +3,10 @@
 
 import type { TenantConfig } from "./config.ts";
 import { type Label, labelProblem, printable, SUBDOMAIN_MAX } from "./names.ts";
+import type { VolumeId } from "./paths.ts";
 import { namespaceRuleProblem } from "./tenancy.ts";
 
-export interface VolumeRequest {
-  businessUnit: Label;
-  application: Label;
-  namespace: Label;
-  pvcName: Label;
+export interface VolumeRequest extends VolumeId {
   sizeGi: number;
 }
 
@@ -48,6 +45,31 @@ const WORDS: Record<VolumeField, string> = {
 };
 
 export function validateVolumeRequest(raw: RawVolumeRequest, rules: VolumeRules): Validated<VolumeRequest> {
+  const id = checkVolumeId(raw, rules, { namespaceList: true });
+  const size = parseSize(raw.pvc_size, rules.maxSizeGi);
+  const problems = [...id.problems];
+  if (typeof size === "string") problems.push({ field: "pvc_size", message: size });
+  if (problems.length > 0 || !id.value || typeof size !== "number") return { ok: false, problems };
+  return { ok: true, value: { ...id.value, sizeGi: size } };
+}
+
+/**
+ * A volume that already exists, named for `/volume delete` (no size). Its namespace must not be
+ * a system one, but may lie outside the tenant's current namespace list: a tenant can always
+ * retire a volume it owns.
+ */
+export function validateVolumeId(raw: RawVolumeRequest, rules: VolumeRules): Validated<VolumeId> {
+  const id = checkVolumeId(raw, rules, { namespaceList: false });
+  return id.value && id.problems.length === 0
+    ? { ok: true, value: id.value }
+    : { ok: false, problems: id.problems };
+}
+
+function checkVolumeId(
+  raw: RawVolumeRequest,
+  rules: VolumeRules,
+  options: { namespaceList: boolean },
+): { value?: VolumeId; problems: FieldProblem[] } {
   const problems: FieldProblem[] = [];
   const names: Partial<Record<VolumeField, string>> = {};
 
@@ -71,20 +93,19 @@ export function validateVolumeRequest(raw: RawVolumeRequest, rules: VolumeRules)
 
   const bu = names.business_unit;
   const tenants = Object.keys(rules.tenants);
-  if (bu !== undefined && !tenants.includes(bu)) {
-    const known = tenants.length > 0 ? [...tenants].sort().join(", ") : "none";
+  // An own property only: "constructor" or "__proto__" are not tenants.
+  const known = bu !== undefined && Object.hasOwn(rules.tenants, bu);
+  if (bu !== undefined && !known) {
+    const list = tenants.length > 0 ? [...tenants].sort().join(", ") : "none";
     problems.push({
       field: "business_unit",
-      message: `business unit "${bu}" is not configured in drbot (known: ${known}). Ask the platform team to add it.`,
+      message: `business unit "${bu}" is not configured in drbot (known: ${list}). Ask the platform team to add it.`,
     });
   }
   const ns = names.namespace;
-  const nsProblem =
-    ns === undefined ? undefined : namespaceRuleProblem(bu ?? "", bu ? rules.tenants[bu] : undefined, ns);
+  const tenant = options.namespaceList && bu && known ? rules.tenants[bu] : undefined;
+  const nsProblem = ns === undefined ? undefined : namespaceRuleProblem(bu ?? "", tenant, ns);
   if (nsProblem) problems.push({ field: "namespace", message: nsProblem });
-
-  const size = parseSize(raw.pvc_size, rules.maxSizeGi);
-  if (typeof size === "string") problems.push({ field: "pvc_size", message: size });
 
   if (bu && names.application && ns && names.pvc_name) {
     const pvLength = bu.length + names.application.length + ns.length + names.pvc_name.length + 3;
@@ -95,16 +116,14 @@ export function validateVolumeRequest(raw: RawVolumeRequest, rules: VolumeRules)
       });
     }
   }
-
-  if (problems.length > 0 || typeof size !== "number") return { ok: false, problems };
+  if (problems.length > 0 || !bu || !names.application || !ns || !names.pvc_name) return { problems };
   return {
-    ok: true,
+    problems,
     value: {
       businessUnit: bu as Label,
       application: names.application as Label,
       namespace: ns as Label,
       pvcName: names.pvc_name as Label,
-      sizeGi: size,
     },
   };
 }

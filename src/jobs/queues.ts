@@ -6,6 +6,12 @@ import type { JobEnvelope } from "../core/steps.ts";
 
 export const QUEUES = {
   "volume-create": "volume-create",
+  "volume-delete": "volume-delete",
+  "volume-resize": "volume-resize",
+  /** Directory sizes for `/volume list`, measured by a worker (the bot has no EFS mount). */
+  "volume-measure": "volume-measure",
+  /** The daily purge of `.drbot-trash` (a job scheduler); its jobs carry no data. */
+  "trash-purge": "trash-purge",
   "dr-failover": "dr-failover",
   "dr-reprotect": "dr-reprotect",
   "dr-switchover": "dr-switchover",

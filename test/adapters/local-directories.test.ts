@@ -1,4 +1,5 @@
-import { chmod, mkdir, mkdtemp, stat, writeFile } from "node:fs/promises";
+import { existsSync } from "node:fs";
+import { chmod, mkdir, mkdtemp, readdir, readFile, stat, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -72,5 +73,85 @@ describe("local EFS directories", () => {
     await expect(store.ensureDirectory(root, ["a/b"], perms)).rejects.toMatchObject({
       code: "efs.unsafe_segment",
     });
+  });
+});
+
+describe("moving, measuring and removing directories (the trash)", () => {
+  it("moves a directory with its content by a rename, creating the destination's parents; a rerun says it already moved", async () => {
+    const root = await mkdtemp(join(tmpdir(), "drbot-efs-"));
+    await mkdir(join(root, "v/sales/app/ns/data/sub"), { recursive: true });
+    await writeFile(join(root, "v/sales/app/ns/data/sub/f.txt"), "content");
+    const inode = (await stat(join(root, "v/sales/app/ns/data/sub/f.txt"))).ino;
+    const from = ["v", "sales", "app", "ns", "data"];
+    const to = ["v", ".drbot-trash", "vol-12345678", "sales", "app", "ns", "data"];
+    expect(await store.moveDirectory(root, from, to, perms)).toBe("moved");
+    const moved = join(root, "v/.drbot-trash/vol-12345678/sales/app/ns/data/sub/f.txt");
+    // The same file (a rename, not a copy), and nothing left where it was.
+    expect((await stat(moved)).ino).toBe(inode);
+    expect(existsSync(join(root, "v/sales/app/ns/data"))).toBe(false);
+    expect((await stat(join(root, "v/.drbot-trash/vol-12345678"))).mode & 0o7777).toBe(0o770);
+    expect(await store.moveDirectory(root, from, to, perms)).toBe("already");
+    expect(await store.moveDirectory(root, ["v", "none"], ["v", "elsewhere"], perms)).toBe("missing");
+  });
+
+  it("refuses to move onto a directory that exists, changing neither", async () => {
+    const root = await mkdtemp(join(tmpdir(), "drbot-efs-"));
+    await mkdir(join(root, "a"), { recursive: true });
+    await mkdir(join(root, "b"), { recursive: true });
+    await writeFile(join(root, "a/x"), "a");
+    await expect(store.moveDirectory(root, ["a"], ["b"], perms)).rejects.toMatchObject({
+      code: "efs.move_both_exist",
+    });
+    expect(await readFile(join(root, "a/x"), "utf8")).toBe("a");
+    await expect(store.moveDirectory(root, ["a"], ["..", "b"], perms)).rejects.toMatchObject({
+      code: "efs.unsafe_segment",
+    });
+  });
+
+  it("writes a small file once, atomically, and reads it back", async () => {
+    const root = await mkdtemp(join(tmpdir(), "drbot-efs-"));
+    expect(await store.writeFileOnce(root, ["entry.json"], "first")).toBe(true);
+    expect(await store.writeFileOnce(root, ["entry.json"], "second")).toBe(false);
+    expect(await store.readSmallFile(root, ["entry.json"])).toBe("first");
+    expect(await store.readSmallFile(root, ["missing.json"])).toBeNull();
+    expect(await store.readSmallFile(root, ["entry.json"], 3)).toBeNull();
+    expect(await readdir(root)).toEqual(["entry.json"]);
+  });
+
+  it("measures bytes and files without following symbolic links, and stops at its deadline", async () => {
+    const root = await mkdtemp(join(tmpdir(), "drbot-efs-"));
+    const outside = await mkdtemp(join(tmpdir(), "drbot-outside-"));
+    await writeFile(join(outside, "big"), "y".repeat(100_000));
+    await mkdir(join(root, "d/e"), { recursive: true });
+    await writeFile(join(root, "d/a"), "x".repeat(1000));
+    await writeFile(join(root, "d/e/b"), "x".repeat(24));
+    await symlink(outside, join(root, "d/link"));
+    expect(await store.measure(root, ["d"], { deadline: Date.now() + 5_000 })).toEqual({
+      bytes: 1024,
+      files: 2,
+      complete: true,
+    });
+    expect(await store.measure(root, ["nope"], { deadline: Date.now() + 5_000 })).toBeNull();
+    expect((await store.measure(root, ["d"], { deadline: Date.now() - 1 }))?.complete).toBe(false);
+  });
+
+  it("lists entries, lets exactly one of several racing claims win, and removes a tree without following links", async () => {
+    const root = await mkdtemp(join(tmpdir(), "drbot-efs-"));
+    const outside = await mkdtemp(join(tmpdir(), "drbot-outside-"));
+    await writeFile(join(outside, "precious"), "keep");
+    await mkdir(join(root, "t/vol-00000001/x"), { recursive: true });
+    await symlink(outside, join(root, "t/vol-00000001/x/link"));
+    expect((await store.listEntries(root, ["t"])).map((e) => [e.name, e.directory])).toEqual([
+      ["vol-00000001", true],
+    ]);
+    expect(await store.listEntries(root, ["none"])).toEqual([]);
+    const claims = await Promise.all(
+      Array.from({ length: 5 }, () => store.claimEntry(root, ["t"], "vol-00000001", ".purging-vol-00000001")),
+    );
+    expect(claims.filter(Boolean)).toHaveLength(1);
+    await store.removeTree(root, ["t", ".purging-vol-00000001"]);
+    expect(await readdir(join(root, "t"))).toEqual([]);
+    expect(await readFile(join(outside, "precious"), "utf8")).toBe("keep");
+    await expect(store.removeTree(root, [])).rejects.toMatchObject({ code: "efs.unsafe_segment" });
   });
 });

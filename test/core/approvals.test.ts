@@ -5,6 +5,7 @@ import { randomBytes } from "node:crypto";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { Approvals } from "../../src/core/approvals.ts";
+import { approvalCard } from "../../src/jobs/approval/card.ts";
 
 let redis: Redis;
 let prefix: string;
@@ -50,6 +51,30 @@ describe("approval records", () => {
     expect((await approvals.transition(id, "approve", "U3")).result).toBe("already-resolved");
     expect((await approvals.transition(id, "deny", "U3")).result).toBe("already-resolved");
     expect((await approvals.get(id))?.state).toBe("approved");
+  });
+
+  it("is withdrawn by drbot when its job ended without it: cancelled with the reason, audited, buttons gone", async () => {
+    const id = await request(1);
+    const withdrawn = await approvals.transition(
+      id,
+      "withdraw",
+      "drbot",
+      Date.now(),
+      "a DR operation took the lock",
+    );
+    expect(withdrawn.result).toBe("withdrawn");
+    expect(withdrawn.record).toMatchObject({ state: "cancelled", withdrawn: "a DR operation took the lock" });
+    expect((await approvals.transition(id, "approve", "U1")).result).toBe("already-resolved");
+    const card = approvalCard(withdrawn.record as NonNullable<typeof withdrawn.record>);
+    expect(card.text).toMatch(/request withdrawn by drbot: a DR operation took the lock/);
+    expect(JSON.stringify(card.blocks)).not.toContain("approval_approve");
+    const trail = await redis.xrange(`${prefix}:audit`, "-", "+");
+    const entry = trail.map(([, f]) => f).find((f) => f.includes("approval.withdrawn") && f.includes(id));
+    expect(entry).toContain("a DR operation took the lock");
+    // A resolved request is not withdrawn.
+    const approved = await request(1);
+    await approvals.transition(approved, "approve", "U1");
+    expect((await approvals.transition(approved, "withdraw", "drbot")).result).toBe("already-resolved");
   });
 
   it("ends on one denial, and a resolved request never changes again", async () => {

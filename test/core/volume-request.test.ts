@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest";
 import {
   type RawVolumeRequest,
   type VolumeField,
+  validateVolumeId,
   validateVolumeRequest,
 } from "../../src/core/volume-request.ts";
 
@@ -214,5 +215,35 @@ describe("validateVolumeRequest", () => {
       }),
       { numRuns: 2000 },
     );
+  });
+});
+
+describe("validateVolumeId (delete)", () => {
+  const id = { business_unit: "sales", application: "shipping", namespace: "shipping-dev", pvc_name: "data" };
+  const listed = {
+    ...rules,
+    tenants: { ...rules.tenants, sales: { ...tenant, namespaces: ["shop-*"] } },
+  };
+
+  it("names a volume without a size", () => {
+    expect(validateVolumeId(id, rules)).toEqual({
+      ok: true,
+      value: { businessUnit: "sales", application: "shipping", namespace: "shipping-dev", pvcName: "data" },
+    });
+  });
+
+  it("lets a tenant retire a volume in a namespace that has left its list, never in a system one", () => {
+    expect(validateVolumeId(id, listed).ok).toBe(true);
+    expect(validateVolumeRequest({ ...id, pvc_size: "1" }, listed).ok).toBe(false);
+    const system = validateVolumeId({ ...id, namespace: "kube-system" }, rules);
+    expect(system.ok).toBe(false);
+    expect(!system.ok && system.problems[0]?.message).toMatch(/reserved for the platform/);
+  });
+
+  it("refuses names that are no tenant's, whatever the object prototype holds", () => {
+    for (const bu of ["constructor", "__proto__", "toString", "hasOwnProperty"]) {
+      const r = validateVolumeId({ ...id, business_unit: bu }, rules);
+      expect(r.ok, bu).toBe(false);
+    }
   });
 });

@@ -7,7 +7,8 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { Approvals } from "../../src/core/approvals.ts";
 import { AuditLog } from "../../src/core/audit.ts";
-import { createWorld, type World } from "../support/world.ts";
+import { createVolume } from "../support/volumes.ts";
+import { createWorld, USERS, type World } from "../support/world.ts";
 
 const BIN = new URL("../../bin/drbot.js", import.meta.url).pathname;
 
@@ -176,6 +177,70 @@ describe("drbot volume create --follow", () => {
     expect(bad.out).toMatch(/application "Ship" has capital letters/);
     expect(bad.code).toBe(2);
   });
+});
+
+describe("drbot volume resize and delete --follow", () => {
+  let world: World;
+  beforeAll(async () => {
+    world = await createWorld(inject("redisUrl"));
+    await world.start();
+    await createVolume(world, "data", 10);
+  }, 60_000);
+  afterAll(async () => {
+    await world?.close();
+  });
+  const volume = [
+    "--business-unit",
+    "sales",
+    "--application",
+    "shipping",
+    "--namespace",
+    "shipping-dev",
+    "--pvc",
+    "data",
+  ];
+
+  it("resizes with each step printed, exit 0; refuses a shrink with exit 1 and bad input with 2", async () => {
+    const { code, out } = await drbot(world, ["volume", "resize", ...volume, "--size", "12Gi", "--follow"]);
+    expect(out).toMatch(/^queued the resize of sales\.shipping\.shipping-dev\.data to 12Gi as request vol-/m);
+    expect(out).toMatch(/\[done\] 2\. Grow the PV/);
+    expect(out).toMatch(/\[skipped\] 3\. Grow the PVC request/);
+    expect(out).toMatch(/^succeeded$/m);
+    expect(code).toBe(0);
+    const shrink = await drbot(world, ["volume", "resize", ...volume, "--size", "5"]);
+    expect(shrink.out).toMatch(/was not resized: it is 12Gi, and volumes only grow/);
+    expect(shrink.code).toBe(1);
+    const bad = await drbot(world, ["volume", "resize", ...volume, "--size", "1.5Gi"]);
+    expect(bad.out).toMatch(/pvc_size: size "1\.5Gi" must be a whole number of GiB/);
+    expect(bad.code).toBe(2);
+  });
+
+  it("queues a deletion, says where its approval card is, and with --follow waits for the approval and the steps", async () => {
+    const running = drbot(world, ["volume", "delete", ...volume, "--channel", "C0DRBOT", "--follow"]);
+    const card = await world.until("the approval card", () =>
+      world.cards().find((m) => JSON.stringify(m.blocks ?? []).includes('"action_id":"approval_approve"')),
+    );
+    const id = /"value":"(vol-[0-9a-f]{8})"/.exec(JSON.stringify(card.blocks))?.[1] as string;
+    // The CLI's user is the requester: an approver in Slack approves it.
+    expect(card.text).toMatch(/requested by cli:/);
+    await world.click(USERS.approver1, "approval_approve", id, card.ts);
+    const { code, out } = await running;
+    expect(out).toMatch(
+      new RegExp(
+        `^queued the deletion of sales\\.shipping\\.shipping-dev\\.data as request ${id} .*its approval card is in Slack channel C0DRBOT`,
+        "m",
+      ),
+    );
+    expect(out).toMatch(/from U0APR1, U0APR2 or members of S0SRE$/m);
+    expect(out).toMatch(/\[done\] 2\. Approval done .*approved by U0APR1/);
+    expect(out).toMatch(/\[done\] 6\. Move the directory into the trash/);
+    expect(out).toMatch(/^succeeded$/m);
+    expect(code).toBe(0);
+    expect(world.kube.primary.object("PersistentVolume", "sales.shipping.shipping-dev.data")).toBeUndefined();
+    const none = await drbot(world, ["volume", "delete", ...volume, "--channel", "C0DRBOT"]);
+    expect(none.out).toMatch(/was not deleted: it is not recorded in Git for the primary site/);
+    expect(none.code).toBe(1);
+  }, 60_000);
 });
 
 describe("drbot dr status", () => {

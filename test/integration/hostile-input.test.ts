@@ -3,8 +3,11 @@
 // reason and nothing is created anywhere.
 
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { volumeDeleteCli, volumeResizeCli } from "../../src/cli/volume-change.ts";
 import { volumeCreateCli } from "../../src/cli/volume-create.ts";
+import { renderVolume, volumeGitPath } from "../../src/core/volumes.ts";
 import { signRequest } from "../../src/sandbox/stand-ins/slack.ts";
+import { createVolume } from "../support/volumes.ts";
 import { CHANNEL, createWorld, USERS, type World } from "../support/world.ts";
 
 const good = { bu: "sales", app: "shipping", ns: "dev", pvc: "data", size: "10Gi" };
@@ -322,4 +325,233 @@ describe("hostile input", () => {
     );
     expect((await world.approvalsOf(id))?.approvals).toEqual([]);
   });
+});
+
+// ---------------------------------------------------------------------------------------------
+// The rest of a volume's life: delete, resize, resume and list under hostile input — traversal,
+// names that collide with the trash, sizes, and other tenants' volumes. Every one is refused with
+// a reason, and nothing changes anywhere: no approval, no job, no commit, no directory moved.
+
+const SALES = "bu=sales app=shipping ns=shipping-dev pvc=data";
+const MARKETING_USER = "U0MKT1";
+
+/** Hostile values for each key of a volume's name, in delete and resize alike. */
+const HOSTILE_NAMES: Array<[key: string, value: string]> = [
+  ["pvc", "../data"],
+  ["pvc", ".."],
+  ["pvc", "."],
+  ["pvc", ".drbot-trash"],
+  ["pvc", "data/../../.drbot-trash"],
+  ["pvc", "%2e%2e"],
+  ["pvc", "data\u0000"],
+  ["pvc", "<!channel>"],
+  ["app", "../../etc"],
+  ["app", ".drbot-trash"],
+  ["app", "/"],
+  ["app", "shipping/.."],
+  ["ns", ".."],
+  ["ns", "kube-system"],
+  ["ns", "openshift-config"],
+  ["ns", "default"],
+  ["ns", "../shipping-dev"],
+  ["bu", ".drbot-trash"],
+  ["bu", "../sales"],
+  ["bu", "marketing;"],
+  ["bu", "__proto__"],
+  ["bu", "constructor"],
+];
+
+function withValue(base: string, key: string, value: string): string {
+  const q = /[\s"]/.test(value) ? `'${value}'` : value;
+  return base.replace(new RegExp(`\\b${key}=[^ ]+`), `${key}=${q}`);
+}
+
+const RESIZE_SIZES = [
+  "0",
+  "-1",
+  "1.5Gi",
+  "99999999",
+  "10Ti",
+  "ten",
+  "1e3",
+  "0x10",
+  "NaN",
+  "+5",
+  "10GB",
+  "Infinity",
+  "1025",
+];
+
+function hostileVolumeLifeCases(): Array<{ text: string; user?: string; expect: RegExp }> {
+  const refused =
+    /not understood|has (a problem|\d+ problems)|You may not|was not (deleted|resized)|Say which deletion|no volume deletion|page must be|past the last page|not configured/;
+  const cases: Array<{ text: string; user?: string; expect: RegExp }> = [];
+  for (const [key, value] of HOSTILE_NAMES) {
+    cases.push({ text: `delete ${withValue(SALES, key, value)}`, expect: refused });
+    cases.push({ text: `resize ${withValue(SALES, key, value)} size=20`, expect: refused });
+  }
+  for (const size of RESIZE_SIZES) cases.push({ text: `resize ${SALES} size=${size}`, expect: /size/ });
+  cases.push(
+    // Names a tenant may use, beside the trash: nothing recorded there, nothing to delete.
+    { text: "delete bu=sales app=drbot-trash ns=shipping-dev pvc=data", expect: /not recorded in Git/ },
+    { text: "delete bu=sales app=shipping ns=shipping-dev pvc=drbot-trash", expect: /not recorded in Git/ },
+    {
+      text: "resize bu=sales app=drbot-trash ns=shipping-dev pvc=data size=20",
+      expect: /not recorded in Git/,
+    },
+    // Shrinking and standing still.
+    { text: `resize ${SALES} size=5`, expect: /volumes only grow/ },
+    { text: `resize ${SALES} size=10Gi`, expect: /already 10Gi/ },
+    // Other tenants' volumes, whichever way they are named.
+    {
+      text: "delete bu=marketing app=promo ns=mkt pvc=assets",
+      expect: /You may not delete volumes of business unit marketing/,
+    },
+    {
+      text: "resize bu=marketing app=promo ns=mkt pvc=assets size=20",
+      expect: /You may not resize volumes of business unit marketing/,
+    },
+    { text: "delete bu=sales app=promo ns=mkt pvc=assets", expect: /not recorded in Git/ },
+    {
+      text: `delete ${SALES}`,
+      user: MARKETING_USER,
+      expect: /You may not delete volumes of business unit sales/,
+    },
+    {
+      text: `delete ${SALES}`,
+      user: USERS.stranger,
+      expect: /You may not delete volumes of business unit sales/,
+    },
+    {
+      text: `resize ${SALES} size=20`,
+      user: USERS.stranger,
+      expect: /You may not resize volumes of business unit sales/,
+    },
+    // A sales record planted in a namespace that belongs to marketing.
+    { text: "delete bu=sales app=planted ns=mkt pvc=assets", expect: /belongs to business unit marketing/ },
+    // Keys, words and repeats that are not a delete.
+    { text: `delete ${SALES} size=10`, expect: /not understood/ },
+    { text: `delete ${SALES} pvc=other`, expect: /not understood/ },
+    { text: `delete ${SALES} now`, expect: /not understood/ },
+    { text: "delete", expect: /has \d+ problems/ },
+    { text: `resize ${SALES}`, expect: /size is missing/ },
+    // Resume: only a volume deletion's id, and only the one that exists.
+    { text: "delete resume", expect: /Say which deletion/ },
+    { text: "delete resume ../vol-12345678", expect: /Say which deletion/ },
+    { text: "delete resume vol-zzzzzzzz", expect: /Say which deletion/ },
+    { text: "delete resume dr-12345678", expect: /Say which deletion/ },
+    { text: "delete resume vol-12345678 extra", expect: /Say which deletion/ },
+    { text: "delete resume vol-12345678", expect: /no volume deletion/ },
+    // The list's filters and pages.
+    { text: "list page=0", expect: /page must be/ },
+    { text: "list page=-1", expect: /page must be/ },
+    { text: "list page=abc", expect: /page must be/ },
+    { text: "list page=1e3", expect: /page must be/ },
+    { text: "list page=9999999", expect: /page must be/ },
+    { text: "list page=../2", expect: /page must be/ },
+    { text: "list page=99", expect: /past the last page/ },
+    { text: "list bu=../sales", expect: /business unit/ },
+    { text: "list bu=.drbot-trash", expect: /business unit/ },
+    { text: "list bu=nobody", expect: /not configured/ },
+    { text: "list app=../..", expect: /application/ },
+    {
+      text: "list bu=marketing",
+      user: USERS.requester,
+      expect: /You may not list the volumes of business unit marketing/,
+    },
+  );
+  return cases;
+}
+
+describe("hostile input for delete, resize, resume and list", () => {
+  let world: World;
+  let before: Awaited<ReturnType<World["snapshot"]>>;
+  beforeAll(async () => {
+    world = await createWorld(inject("redisUrl"), {
+      configure: (c) => (c.volumes.tenants.marketing = { requesters: { users: [MARKETING_USER] } }),
+    });
+    await world.start();
+    await createVolume(world);
+    const config = world.service.config;
+    const id = (bu: string, app: string) =>
+      ({ businessUnit: bu, application: app, namespace: "mkt", pvcName: "assets" }) as never;
+    world.github.commitFiles(
+      {
+        [volumeGitPath(config, "primary", id("marketing", "promo"))]: renderVolume(
+          config,
+          "primary",
+          id("marketing", "promo"),
+          5,
+        ),
+        [volumeGitPath(config, "primary", id("sales", "planted"))]: renderVolume(
+          config,
+          "primary",
+          id("sales", "planted"),
+          5,
+        ),
+      },
+      "marketing's volume, and a sales record planted in marketing's namespace",
+    );
+    world.kube.primary.seed({
+      apiVersion: "v1",
+      kind: "Namespace",
+      metadata: { name: "mkt", labels: { "drbot.io/tenant": "marketing" } },
+    });
+    before = await world.snapshot();
+  }, 60_000);
+  afterAll(async () => {
+    await world?.close();
+  });
+
+  it(`refuses ${hostileVolumeLifeCases().length} hostile requests, each with its reason, and changes nothing`, async () => {
+    expect(hostileVolumeLifeCases().length).toBeGreaterThanOrEqual(60);
+    for (const c of hostileVolumeLifeCases()) {
+      const answer = await world.answer(await world.slash(c.text, c.user ?? USERS.requester));
+      expect(answer, c.text).toMatch(c.expect);
+      expect(answer, c.text).not.toMatch(/^Accepted|requested as/);
+      // Echoed values are plain text, never markup.
+      expect(answer, c.text).not.toContain("<!channel>");
+    }
+    expect(await world.snapshot()).toEqual(before);
+    expect(await world.redis.keys(`${world.prefix}:approval:*`)).toEqual([]);
+  }, 180_000);
+
+  it("refuses hostile names, sizes and channels through the CLI with exit status 2", async () => {
+    const env = { ...process.env, ...world.env, DRBOT_REDIS_PREFIX: world.prefix };
+    const flags = (key: string, value: string) => {
+      const v: Record<string, string> = {
+        bu: "sales",
+        app: "shipping",
+        ns: "shipping-dev",
+        pvc: "data",
+        [key]: value,
+      };
+      return [`--business-unit=${v.bu}`, `--application=${v.app}`, `--namespace=${v.ns}`, `--pvc=${v.pvc}`];
+    };
+    for (const [key, value] of HOSTILE_NAMES) {
+      const out: string[] = [];
+      expect(
+        await volumeDeleteCli([...flags(key, value), "--channel=C0DRBOT"], env, (l) => out.push(l)),
+        `${key}=${value}`,
+      ).toBe(2);
+      expect(
+        await volumeResizeCli([...flags(key, value), "--size=20"], env, (l) => out.push(l)),
+        `${key}=${value}`,
+      ).toBe(2);
+    }
+    for (const size of RESIZE_SIZES.slice(0, -1)) {
+      const out: string[] = [];
+      expect(
+        await volumeResizeCli([...flags("pvc", "data"), `--size=${size}`], env, (l) => out.push(l)),
+        size,
+      ).toBe(2);
+      expect(out.join("\n")).toMatch(/size/);
+    }
+    const out: string[] = [];
+    expect(
+      await volumeDeleteCli([...flags("pvc", "data"), "--channel=../C0DRBOT"], env, (l) => out.push(l)),
+    ).toBe(2);
+    expect(out.join("\n")).toMatch(/--channel: expected a Slack channel id/);
+    expect(await world.snapshot()).toEqual(before);
+  }, 120_000);
 });

@@ -143,7 +143,11 @@ describe("the queue dashboard", () => {
       "dr-switchover",
       "protection-watch",
       "schedules",
+      "trash-purge",
       "volume-create",
+      "volume-delete",
+      "volume-measure",
+      "volume-resize",
     ]);
   });
 });

@@ -471,6 +471,12 @@ describe("red-team regressions", () => {
       "content-type": "application/json",
     };
     const job = `dr-failover.${id}`;
+    // Settled: the record knows where its card is, and the job waits for the approval (parked).
+    await w.until("the request to settle", async () => {
+      const record = JSON.parse((await w.redis.get(`${w.prefix}:approval:${id}`)) ?? "{}");
+      const data = JSON.parse((await w.redis.hget(`${w.prefix}:dr-failover:${job}`, "data")) ?? "{}");
+      return record.ts && data.steps?.approval?.status === "waiting" ? true : undefined;
+    });
     const before = await w.redis.get(`${w.prefix}:approval:${id}`);
     const dataBefore = await w.redis.hget(`${w.prefix}:dr-failover:${job}`, "data");
     const tries: Array<[string, string, unknown?]> = [

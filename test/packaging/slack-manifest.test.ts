@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { SLASH_COMMANDS } from "../../src/commands/index.ts";
+import { VOLUME_SUBCOMMANDS } from "../../src/commands/volume.ts";
 
 const root = new URL("../../", import.meta.url).pathname;
 const manifest = parse(readFileSync(join(root, "slack/manifest.yaml"), "utf8"), {
@@ -66,6 +67,12 @@ describe("slack/manifest.yaml", () => {
       expect(command.description.length).toBeLessThanOrEqual(2000);
     },
   );
+
+  it("hints every /volume subcommand, within what Slack shows", () => {
+    const hint: string = commands.find((c) => c.command === "/volume").usage_hint;
+    for (const sub of VOLUME_SUBCOMMANDS) expect(hint).toMatch(new RegExp(`(^|\\| )${sub}\\b`));
+    expect(hint.length).toBeLessThanOrEqual(1000);
+  });
 
   it("sends interactivity (the volume form, approval buttons) to the same endpoint", () => {
     expect(manifest.settings.interactivity.is_enabled).toBe(true);

@@ -250,8 +250,19 @@ export class World {
       secondary: objects(this.kube.secondary).sort(),
       commits: (await this.github.commits()).map((c) => c.sha),
       cards: this.cards().length,
-      // Sorted: KEYS lists in hash-table order, which moves as other tests' keys grow the table.
-      jobs: (await this.keys(`${this.keyPrefix}:volume-create:volume-create.*`)).sort(),
+      jobs: (
+        await Promise.all(
+          ["volume-create", "volume-delete", "volume-resize"].map((q) =>
+            this.keys(`${this.keyPrefix}:${q}:${q}.*`),
+          ),
+        )
+      )
+        .flat()
+        // A job's lock is how BullMQ runs it, not what the job is.
+        .filter((k) => !k.endsWith(":lock"))
+        // Sorted: KEYS lists in hash-table order, which moves as other tests' keys grow the table.
+        .sort(),
+      approvals: (await this.keys(`${this.keyPrefix}:approval:*`)).sort(),
     };
   }
 

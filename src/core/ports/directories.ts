@@ -40,4 +40,44 @@ export interface DirectoryStore {
     to: { root: string; segments: readonly string[] },
     options: { skip: readonly string[]; limitBytes: number },
   ): Promise<{ files: number; bytes: number; skipped: number; beyondLimit: number }>;
+  /**
+   * Renames `root/from…` to `root/to…`: one rename on the same file system, so no data is copied
+   * or deleted. The missing parents of `to` are created with `perms`. Safe to repeat: "already"
+   * when `from` is gone and `to` is there, "missing" when neither is; refuses when both are.
+   */
+  moveDirectory(
+    root: string,
+    from: readonly string[],
+    to: readonly string[],
+    perms: DirectoryPermissions,
+  ): Promise<"moved" | "already" | "missing">;
+  /** Writes a small file `root/segments…` unless it exists (atomically); false when it was there. */
+  writeFileOnce(root: string, segments: readonly string[], content: string): Promise<boolean>;
+  /** A small file's text (at most `maxBytes`), or null when there is none. */
+  readSmallFile(root: string, segments: readonly string[], maxBytes?: number): Promise<string | null>;
+  /** What `root/segments…` holds (not followed into); [] when it does not exist. */
+  listEntries(root: string, segments: readonly string[]): Promise<DirectoryEntry[]>;
+  /**
+   * Renames the entry `from` to `to` inside `root/segments…`, as a claim several processes may
+   * race for: true for the one that renamed it, false when `from` was gone already.
+   */
+  claimEntry(root: string, segments: readonly string[], from: string, to: string): Promise<boolean>;
+  /** Removes `root/segments…` and everything below it (symbolic links removed, never followed). */
+  removeTree(root: string, segments: readonly string[]): Promise<void>;
+  /**
+   * Bytes and regular files under `root/segments…` (symbolic links not followed), walked until
+   * `deadline` (ms since the epoch): `complete` is false when it was cut short. Null when the
+   * directory does not exist.
+   */
+  measure(
+    root: string,
+    segments: readonly string[],
+    options: { deadline: number },
+  ): Promise<{ bytes: number; files: number; complete: boolean } | null>;
+}
+
+export interface DirectoryEntry {
+  name: string;
+  directory: boolean;
+  mtimeMs: number;
 }

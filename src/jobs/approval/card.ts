@@ -52,7 +52,9 @@ export function approvalHeadline(record: ApprovalRecord): Mrkdwn {
     case "expired":
       return md`${what} request expired with ${record.approvals.length}/${record.required} approvals`;
     case "cancelled":
-      return md`${what} request cancelled by ${mention(record.requester)}`;
+      return record.withdrawn
+        ? md`${what} request withdrawn by drbot: ${record.withdrawn}`
+        : md`${what} request cancelled by ${mention(record.requester)}`;
   }
 }
 
@@ -66,7 +68,9 @@ export function approvalCard(record: ApprovalRecord): { text: string; blocks: Bl
     approved: md`:white_check_mark: *Approved* by ${got}. It is running; its status card shows each step.`,
     denied: md`:no_entry: *Denied* by ${mention(record.denial?.user ?? "")}${reason}. Nothing was changed.`,
     expired: md`:alarm_clock: *Expired* ${when(record.resolvedAt ?? record.expiresAt)} with ${record.approvals.length}/${record.required} approvals (${got}). Nothing was changed; ask again if it is still needed.`,
-    cancelled: md`:heavy_multiplication_x: *Cancelled* by ${mention(record.requester)}. Nothing was changed.`,
+    cancelled: record.withdrawn
+      ? md`:heavy_multiplication_x: *Withdrawn* by drbot: ${record.withdrawn}. Nothing was changed.`
+      : md`:heavy_multiplication_x: *Cancelled* by ${mention(record.requester)}. Nothing was changed.`,
   };
   const blocks: Record<string, unknown>[] = [
     { type: "header", text: { type: "plain_text", text: truncate(`${what}: approval needed`, 150) } },

@@ -61,7 +61,9 @@ export async function passGate(deps: JobDeps, envelope: JobEnvelope, gate: GateR
       ...(envelope.origin.channel ? { channel: envelope.origin.channel } : {}),
     });
   }
-  if (!record.ts && record.state === "pending") record = await postCard(deps, envelope, record);
+  // No card known: none was posted, or a worker died right after posting one. Post one showing
+  // the request as it stands (a resolved request too, so the channel sees its outcome).
+  if (!record.ts) record = await postCard(deps, envelope, record);
   if (record.state === "pending" && Date.now() >= record.expiresAt) {
     record = (await deps.approvals.transition(id, "expire", "drbot")).record ?? record;
     await redraw(deps, record);
@@ -135,7 +137,19 @@ async function postCard(
   }
   const card = approvalCard(record);
   const key = `${record.id}:approval`;
-  const ref = await deps.notifier.deliver(key, { channel, ts: undefined }, card.text, card.blocks);
+  // Where the card is goes into the record the moment Slack answers, so clicks redraw it and a
+  // worker that dies now does not leave a card nobody can find.
+  let placed: Promise<ApprovalRecord | null> | undefined;
+  const ref = await deps.notifier.deliver(
+    key,
+    { channel, ts: undefined },
+    card.text,
+    card.blocks,
+    undefined,
+    (r) => {
+      placed = deps.approvals.setCard(record.id, r.channel, r.ts);
+    },
+  );
   if (!ref) {
     throw new DrbotError(
       "transient",
@@ -144,7 +158,7 @@ async function postCard(
     );
   }
   // Clicks may have landed before the card's place was known: redraw it from the record.
-  const stored = (await deps.approvals.setCard(record.id, ref.channel, ref.ts)) ?? record;
+  const stored = (await (placed ?? deps.approvals.setCard(record.id, ref.channel, ref.ts))) ?? record;
   if (stored.approvals.length > 0 || stored.state !== "pending") {
     const redrawn = approvalCard(stored);
     await deps.notifier.deliver(key, ref, redrawn.text, redrawn.blocks);
@@ -160,4 +174,15 @@ async function redraw(deps: JobDeps, record: ApprovalRecord): Promise<void> {
   const card = approvalCard(record);
   await deps.notifier.deliver(key, { channel: record.channel, ts: record.ts }, card.text, card.blocks);
   deps.notifier.forget(key);
+}
+
+/**
+ * Ends a pending request whose job ended without it (e.g. a DR operation took the lock first),
+ * so its card loses its buttons and says why; a resolved request is left as it is.
+ */
+export async function withdrawApproval(deps: JobDeps, id: string, reason: string): Promise<void> {
+  const record = await deps.approvals.get(id);
+  if (record?.state !== "pending") return;
+  const { record: updated } = await deps.approvals.transition(id, "withdraw", "drbot", Date.now(), reason);
+  if (updated) await redraw(deps, updated);
 }

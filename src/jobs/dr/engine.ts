@@ -27,6 +27,7 @@ import { actionNoun } from "../approval/card.ts";
 import { approvedByText, checkApproved, passGate } from "../approval/gate.ts";
 import type { JobDeps } from "../deps.ts";
 import { jobIdFor, QUEUES } from "../queues.ts";
+import { VOLUME_KINDS } from "../volumes/admission.ts";
 
 export type DrKind = "failover" | "reprotect" | "switchover";
 
@@ -334,10 +335,15 @@ function haltedStepOf(envelope: JobEnvelope): string {
   return Object.entries(envelope.steps).find(([, r]) => r.status === "failed")?.[0] ?? "";
 }
 
-/** Volume requests waiting or in back-off run now, so those that applied nothing cancel at once. */
+/**
+ * Volume requests (creates, resizes, deletes) waiting or in back-off run now, so those that
+ * changed nothing cancel at once.
+ */
 async function wakeVolumeRequests(deps: JobDeps): Promise<void> {
-  const delayed = await deps.queues["volume-create"].getJobs(["delayed"]);
-  await Promise.all(delayed.map((j) => j.promote().catch(() => {})));
+  for (const kind of VOLUME_KINDS) {
+    const delayed = await deps.queues[kind].getJobs(["delayed"]);
+    await Promise.all(delayed.map((j) => j.promote().catch(() => {})));
+  }
 }
 
 /** Bounded: requests that had applied objects may finish; the operation is not their hostage. */

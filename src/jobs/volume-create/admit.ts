@@ -2,19 +2,18 @@
 // refusal happens here, before anything is created, and at most one job per volume is queued.
 
 import { randomUUID } from "node:crypto";
-import type { Queue } from "bullmq";
 import type { AuditLog } from "../../core/audit.ts";
 import { type Authorizer, describePrincipals } from "../../core/authorize.ts";
 import type { Config } from "../../core/config.ts";
 import type { DrState } from "../../core/dr-state.ts";
-import { DrbotError, errorMessage } from "../../core/errors.ts";
+import { errorMessage } from "../../core/errors.ts";
 import { escapeMrkdwn } from "../../core/mrkdwn.ts";
-import { pvName } from "../../core/paths.ts";
+import { pvName, type SiteName, type VolumeId } from "../../core/paths.ts";
 import type { ChatPort } from "../../core/ports/chat.ts";
 import type { ClusterPort } from "../../core/ports/cluster.ts";
 import type { GitPort } from "../../core/ports/git.ts";
-import { renderStatusCard } from "../../core/status-card.ts";
-import { type JobEnvelope, newEnvelope, type Requester } from "../../core/steps.ts";
+import { quotaProblem, type TenantUsage } from "../../core/quota.ts";
+import { newEnvelope, type Requester } from "../../core/steps.ts";
 import { namespaceOwnerProblem } from "../../core/tenancy.ts";
 import {
   type RawVolumeRequest,
@@ -22,7 +21,17 @@ import {
   validateVolumeRequest,
 } from "../../core/volume-request.ts";
 import { describeExisting, findExistingVolume } from "../../core/volumes.ts";
-import { isUnfinishedState, jobIdFor } from "../queues.ts";
+import { jobIdFor, type Queues, unfinishedJobs } from "../queues.ts";
+import {
+  ADMISSION_MS,
+  type Admission,
+  drLockRefusal,
+  makeWay,
+  postAndQueue,
+  requestUnderWay,
+  type VolumeKind,
+} from "../volumes/admission.ts";
+import { tenantUsage } from "../volumes/recorded.ts";
 import { volumeCreateJob } from "./index.ts";
 
 export interface AdmissionDeps {
@@ -31,18 +40,14 @@ export interface AdmissionDeps {
   git: GitPort;
   clusters: Record<"primary" | "secondary", ClusterPort>;
   authorizer: Authorizer;
-  queue: Queue<JobEnvelope>;
+  /** Every volume queue: one request per volume across create, delete and resize. */
+  queues: Pick<Queues, VolumeKind>;
   /** Posts the status card; absent for the CLI. */
   chat: ChatPort | undefined;
   audit?: AuditLog;
 }
 
-export type Admission =
-  | { ok: true; jobId: string; requestId: string; volume: string; statusTs?: string }
-  | { ok: false; reason: string; fields?: Record<string, string> };
-
-/** Longer than the slowest checks inside admission (Git and Kubernetes time out at 30 s). */
-const ADMISSION_MS = 90_000;
+export type { Admission };
 
 export type InputCheck =
   | { ok: true; request: VolumeRequest }
@@ -63,21 +68,37 @@ export function checkVolumeInput(config: Config, raw: RawVolumeRequest): InputCh
   };
 }
 
-/** Whether the requester may ask for this tenant's volumes here; the reason when not. */
+/** What a refusal calls the request: `/volume create`'s wording unless another command's is given. */
+export interface RequestWording {
+  /** "request volumes for", "delete volumes of", … */
+  verb: string;
+  /** "Nothing was created." */
+  nothing: string;
+}
+
+const CREATE_WORDING: RequestWording = { verb: "request volumes for", nothing: "Nothing was created." };
+
+/**
+ * Whether the requester may ask for this tenant's volumes here (a tenant's requesters create,
+ * resize and delete its volumes); the reason when not.
+ */
 export async function refuseUnauthorized(
   deps: Pick<AdmissionDeps, "config" | "authorizer">,
-  request: VolumeRequest,
+  request: VolumeId,
   requester: Requester,
   channel: string | undefined,
+  wording: RequestWording = CREATE_WORDING,
 ): Promise<string | undefined> {
   const { config } = deps;
   if (channel && config.channels.length > 0 && !config.channels.includes(channel)) {
-    return "drbot does not take volume requests in this channel. Ask in one of the channels the platform team set up for it. Nothing was created.";
+    return `drbot does not take volume requests in this channel. Ask in one of the channels the platform team set up for it. ${wording.nothing}`;
   }
   if (requester.id.startsWith("cli:")) return undefined; // the CLI runs with the operator's own access to Redis
-  const tenant = config.volumes.tenants[request.businessUnit];
+  const tenant = Object.hasOwn(config.volumes.tenants, request.businessUnit)
+    ? config.volumes.tenants[request.businessUnit]
+    : undefined;
   if (await deps.authorizer.includes(tenant?.requesters, requester.id)) return undefined;
-  return `You may not request volumes for business unit ${request.businessUnit}: requests there come from ${describePrincipals(tenant?.requesters ?? { users: [], groups: [] })}. Ask one of them, or ask the platform team to add you. Nothing was created.`;
+  return `You may not ${wording.verb} business unit ${request.businessUnit}: requests there come from ${describePrincipals(tenant?.requesters ?? { users: [], groups: [] })}. Ask one of them, or ask the platform team to add you. ${wording.nothing}`;
 }
 
 export async function admitVolumeRequest(
@@ -92,15 +113,8 @@ export async function admitVolumeRequest(
     reason: `Volume ${volume} was not requested: ${why}`,
   });
 
-  const lock = await deps.dr.drLockHolder();
-  if (lock) {
-    const op = await deps.dr.operation();
-    return refuse(
-      op?.status === "incomplete"
-        ? `a DR operation (${lock}) is in progress: the ${op.kind} is INCOMPLETE (${escapeMrkdwn(op.note ?? "")}) and holds the DR lock until an approver resumes it with \`/dr ${op.kind} resume ${lock}\`. New volumes would land on a file system nobody replicates. Ask again when \`/dr status\` shows it has finished.`
-        : `a DR operation (${lock}) is in progress. Ask again when \`/dr status\` shows it has finished.`,
-    );
-  }
+  const locked = await drLockRefusal(deps.dr);
+  if (locked) return refuse(locked);
 
   const requestId = `vol-${randomUUID().slice(0, 8)}`;
   if (!(await deps.dr.admit(`volume:${volume}`, requestId, ADMISSION_MS))) {
@@ -110,17 +124,8 @@ export async function admitVolumeRequest(
   }
   try {
     const jobId = jobIdFor("volume-create", volume);
-    const previous = await deps.queue.getJob(jobId);
-    if (previous) {
-      const state = await previous.getState();
-      // A job with an outcome is only finishing (its final card is out); it is not in the way.
-      if (isUnfinishedState(state) && !previous.data.outcome) {
-        const who = previous.data.requester.id;
-        return refuse(
-          `it is already being created (request \`${previous.data.requestId}\` by ${who.startsWith("cli:") ? who : `<@${who}>`}). Watch its status card.`,
-        );
-      }
-    }
+    const underWay = await requestUnderWay(deps.queues, volume);
+    if (underWay) return refuse(underWay);
     const active = (await deps.dr.activeSite()).site;
     let existing: Awaited<ReturnType<typeof findExistingVolume>>;
     try {
@@ -146,77 +151,60 @@ export async function admitVolumeRequest(
     }
     const taken = namespaceOwnerProblem(request.businessUnit, namespace);
     if (taken) return refuse(escapeMrkdwn(taken));
+    const overQuota = await quotaRefusal(deps, active, request.businessUnit, {
+      volumes: 1,
+      totalGi: request.sizeGi,
+    });
+    if (overQuota) return refuse(overQuota);
 
     // A finished job with this id (the volume was removed since) must make way for the new one.
-    if (previous) {
-      try {
-        await previous.remove();
-      } catch {
-        return refuse("the previous request for it is still finishing. Try again in a few seconds.");
-      }
+    if (!(await makeWay(deps.queues["volume-create"], jobId))) {
+      return refuse("the previous request for it is still finishing. Try again in a few seconds.");
     }
-
     const envelope = newEnvelope(volumeCreateJob, {
       requestId,
       input: request,
       requester,
       origin: channel ? { channel } : {},
     });
-    if (channel && deps.chat) {
-      const card = renderStatusCard(envelope, volumeCreateJob.describe(request), volumeCreateJob);
-      try {
-        const ref = await deps.chat.post(channel, card.text, card.blocks);
-        envelope.origin.statusTs = ref.ts;
-      } catch (err) {
-        // Slack refuses this channel for good: say so now, instead of a card that never appears.
-        if (
-          err instanceof DrbotError &&
-          ["slack.not_in_channel", "slack.channel_not_found"].includes(err.code)
-        ) {
-          return refuse(
-            "drbot cannot post its status card in this channel (it is not a member, or Slack does not know the channel): invite it with `/invite @drbot`, then ask again.",
-          );
-        }
-        // Otherwise the worker's notifier posts the card itself when Slack is back.
-      }
-    }
-    const withdraw = async (why: string) => {
-      const ref = envelope.origin.statusTs;
-      if (channel && ref && deps.chat) {
-        await deps.chat
-          .update({ channel, ts: ref }, `${volumeCreateJob.describe(request)}: not queued — ${why}`)
-          .catch(() => {});
-      }
-    };
-    let queued: Awaited<ReturnType<typeof deps.queue.add>>;
-    try {
-      queued = await deps.queue.add(volumeCreateJob.kind, envelope, { jobId });
-    } catch (err) {
-      await withdraw("drbot could not queue it");
-      throw err;
-    }
-    // A job with this id may have been added meanwhile (BullMQ then returns that one): not ours.
-    if (queued.data.requestId !== requestId) {
-      await withdraw(`it is already being created (request ${queued.data.requestId})`);
-      return refuse(
-        `it is already being created (request \`${queued.data.requestId}\`). Watch its status card.`,
-      );
-    }
-    await deps.audit?.record({
-      event: "request",
-      request: requestId,
-      user: requester.id,
-      kind: "volume-create",
-      detail: volume,
-    });
-    return {
-      ok: true,
+    const queued = await postAndQueue(
+      { queue: deps.queues["volume-create"], chat: deps.chat, ...(deps.audit ? { audit: deps.audit } : {}) },
+      volumeCreateJob,
+      envelope,
       jobId,
-      requestId,
       volume,
-      ...(envelope.origin.statusTs ? { statusTs: envelope.origin.statusTs } : {}),
-    };
+    );
+    return queued.ok ? queued : refuse(queued.reason);
   } finally {
     await deps.dr.admitted(`volume:${volume}`, requestId);
   }
+}
+
+/**
+ * The tenant's quota, against what Git records for the active site plus the creations under way
+ * (queued, not recorded yet); the refusal names usage and limit. Read only when a quota is set.
+ */
+export async function quotaRefusal(
+  deps: Pick<AdmissionDeps, "config" | "git" | "queues">,
+  site: SiteName,
+  businessUnit: string,
+  adding: TenantUsage,
+): Promise<string | undefined> {
+  const quota = deps.config.volumes.tenants[businessUnit]?.quota;
+  if (!quota || (quota.volumes === undefined && quota.totalGi === undefined)) return undefined;
+  let usage: TenantUsage;
+  try {
+    const recorded = await tenantUsage(deps, site, businessUnit);
+    const queued = (await unfinishedJobs(deps.queues["volume-create"])).filter(
+      (e) => (e.input as VolumeRequest).businessUnit === businessUnit,
+    );
+    usage = {
+      volumes: recorded.volumes + queued.length,
+      totalGi: recorded.totalGi + queued.reduce((sum, e) => sum + (e.input as VolumeRequest).sizeGi, 0),
+    };
+  } catch (err) {
+    return `drbot could not read business unit ${escapeMrkdwn(businessUnit)}'s usage to check its quota (${escapeMrkdwn(errorMessage(err))}). Try again in a minute.`;
+  }
+  const problem = quotaProblem(businessUnit, quota, usage, adding);
+  return problem ? escapeMrkdwn(problem, 1000) : undefined;
 }

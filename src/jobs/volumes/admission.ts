@@ -1,0 +1,150 @@
+// What every volume request's admission shares (create, delete, resize): the DR lock keeps them
+// out, one request per volume at a time across the three queues, a finished job makes way for
+// the next one, and the status card is posted before the job is queued.
+
+import type { Queue } from "bullmq";
+import type { AuditLog } from "../../core/audit.ts";
+import type { DrState } from "../../core/dr-state.ts";
+import { DrbotError } from "../../core/errors.ts";
+import { escapeMrkdwn, mention } from "../../core/mrkdwn.ts";
+import type { ChatPort } from "../../core/ports/chat.ts";
+import { renderStatusCard } from "../../core/status-card.ts";
+import type { JobDefinition, JobEnvelope } from "../../core/steps.ts";
+import { isUnfinishedState, jobIdFor, type Queues } from "../queues.ts";
+
+export const VOLUME_KINDS = ["volume-create", "volume-delete", "volume-resize"] as const;
+export type VolumeKind = (typeof VOLUME_KINDS)[number];
+
+const DOING: Record<VolumeKind, string> = {
+  "volume-create": "created",
+  "volume-delete": "deleted",
+  "volume-resize": "resized",
+};
+
+export type Admission =
+  | { ok: true; jobId: string; requestId: string; volume: string; statusTs?: string }
+  | { ok: false; reason: string; fields?: Record<string, string> };
+
+/** Longer than the slowest checks inside admission (Git and Kubernetes time out at 30 s). */
+export const ADMISSION_MS = 90_000;
+
+/** Why volume requests are refused now (safe mrkdwn), or undefined when no DR operation holds the lock. */
+export async function drLockRefusal(dr: DrState): Promise<string | undefined> {
+  const lock = await dr.drLockHolder();
+  if (!lock) return undefined;
+  const op = await dr.operation();
+  return op?.status === "incomplete"
+    ? `a DR operation (${escapeMrkdwn(lock)}) is in progress: the ${escapeMrkdwn(op.kind)} is INCOMPLETE (${escapeMrkdwn(op.note ?? "")}) and holds the DR lock until an approver resumes it with \`/dr ${escapeMrkdwn(op.kind)} resume ${escapeMrkdwn(lock)}\`. New volumes would land on a file system nobody replicates. Ask again when \`/dr status\` shows it has finished.`
+    : `a DR operation (${escapeMrkdwn(lock)}) is in progress. Ask again when \`/dr status\` shows it has finished.`;
+}
+
+/**
+ * The unfinished request for this volume in any volume queue (safe mrkdwn naming it), or
+ * undefined. A job with an outcome is only finishing (its final card is out): not in the way.
+ */
+export async function requestUnderWay(
+  queues: Pick<Queues, VolumeKind>,
+  volume: string,
+): Promise<string | undefined> {
+  for (const kind of VOLUME_KINDS) {
+    const job = await queues[kind].getJob(jobIdFor(kind, volume));
+    if (!job || job.data.outcome) continue;
+    if (!isUnfinishedState(await job.getState())) continue;
+    const who = job.data.requester.id;
+    return `it is already being ${DOING[kind]} (request \`${escapeMrkdwn(job.data.requestId)}\` by ${who.startsWith("cli:") ? escapeMrkdwn(who) : mention(who).text}). Watch its status card.`;
+  }
+  return undefined;
+}
+
+/** Removes a finished job with this id so a new request can take it; false when it is still finishing. */
+export async function makeWay(queue: Queue<JobEnvelope>, jobId: string): Promise<boolean> {
+  const previous = await queue.getJob(jobId);
+  if (!previous) return true;
+  try {
+    await previous.remove();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export interface QueueDeps {
+  queue: Queue<JobEnvelope>;
+  /** Posts the status card; absent for the CLI without Slack. */
+  chat: ChatPort | undefined;
+  audit?: AuditLog;
+}
+
+/**
+ * Posts the job's status card in `channel` (when there is one), then queues the job under
+ * `jobId`. Returns a refusal when Slack refuses the channel for good or another request got
+ * the id first; its card then says it was not queued.
+ */
+export async function postAndQueue(
+  deps: QueueDeps,
+  definition: Pick<JobDefinition<unknown, unknown, unknown>, "kind" | "describe" | "steps">,
+  envelope: JobEnvelope,
+  jobId: string,
+  volume: string,
+): Promise<Admission> {
+  const channel = envelope.origin.channel;
+  const title = definition.describe(envelope.input);
+  if (channel && deps.chat) {
+    const card = renderStatusCard(envelope, title, definition);
+    try {
+      const ref = await deps.chat.post(channel, card.text, card.blocks);
+      envelope.origin.statusTs = ref.ts;
+    } catch (err) {
+      // Slack refuses this channel for good: say so now, instead of a card that never appears.
+      if (
+        err instanceof DrbotError &&
+        ["slack.not_in_channel", "slack.channel_not_found"].includes(err.code)
+      ) {
+        return {
+          ok: false,
+          reason:
+            "drbot cannot post its status card in this channel (it is not a member, or Slack does not know the channel): invite it with `/invite @drbot`, then ask again.",
+        };
+      }
+      // Otherwise the worker's notifier posts the card itself when Slack is back.
+    }
+  }
+  const withdraw = async (why: string) => {
+    const ref = envelope.origin.statusTs;
+    if (channel && ref && deps.chat) {
+      await deps.chat
+        .update({ channel, ts: ref }, `${escapeMrkdwn(title)}: not queued — ${why}`)
+        .catch(() => {});
+    }
+  };
+  let queued: Awaited<ReturnType<typeof deps.queue.add>>;
+  try {
+    queued = await deps.queue.add(definition.kind, envelope, { jobId });
+  } catch (err) {
+    await withdraw("drbot could not queue it");
+    throw err;
+  }
+  // A job with this id may have been added meanwhile (BullMQ then returns that one): not ours.
+  if (queued.data.requestId !== envelope.requestId) {
+    const doing = `it is already being ${DOING[definition.kind as VolumeKind] ?? "changed"}`;
+    await withdraw(`${doing} (request ${escapeMrkdwn(queued.data.requestId)})`);
+    return {
+      ok: false,
+      reason: `${doing} (request \`${escapeMrkdwn(queued.data.requestId)}\`). Watch its status card.`,
+    };
+  }
+  await deps.audit?.record({
+    event: "request",
+    request: envelope.requestId,
+    user: envelope.requester.id,
+    kind: definition.kind,
+    detail: volume,
+  });
+  return {
+    ok: true,
+    jobId,
+    requestId: envelope.requestId,
+    volume,
+    ...(envelope.origin.statusTs ? { statusTs: envelope.origin.statusTs } : {}),
+  };
+}
