@@ -11,7 +11,8 @@ import type { GitFile } from "../../core/ports/git.ts";
 import { pause, pollDelay } from "../../core/steps.ts";
 import { TENANT_LABEL } from "../../core/tenancy.ts";
 import type { JobDeps } from "../deps.ts";
-import type { DrContext } from "./engine.ts";
+import { type DrContext, type DrStep, planOf } from "./engine.ts";
+import { planStaleError, recordedChanges } from "./volumes.ts";
 
 export async function applyVolumes(
   { deps, envelope, progress, signal }: DrContext,
@@ -94,4 +95,28 @@ export async function appliedManifests(deps: JobDeps, id: string): Promise<GitFi
     for (const v of batch) if (applied.has(v.path)) files.push({ path: v.targetPath, content: v.manifest });
   });
   return files.sort((a, b) => (a.path < b.path ? -1 : 1));
+}
+
+/** The step that applies the planned volumes to the target site's cluster. */
+export const applyStep: DrStep = {
+  name: "apply",
+  title: "Apply the volumes to the target cluster",
+  async run(ctx) {
+    const result = await applyVolumes(ctx, planOf(ctx.state).to);
+    ctx.state.applied = result.applied;
+    ctx.state.attention = result.attention;
+    return { detail: result.detail };
+  },
+};
+
+/** At the lock: the recorded manifests must still be the planned ones (paths and blobs). */
+export async function planStillCurrent(ctx: DrContext, again: string): Promise<void> {
+  const plan = planOf(ctx.state);
+  const planned = await ctx.deps.operations.plannedShas(ctx.envelope.requestId);
+  const changes = await recordedChanges(ctx.deps, plan.from, planned, [
+    ...plan.excluded.map((e) => e.path),
+    ...plan.differing.map((d) => d.path),
+  ]);
+  if (changes.changed.length + changes.added.length + changes.removed.length > 0)
+    throw planStaleError(changes, again);
 }

@@ -11,7 +11,7 @@ import type { SiteName } from "../../core/paths.ts";
 import type { EfsPort, ReplicationDeletionMode, ReplicationInfo } from "../../core/ports/efs.ts";
 import { pause, pollDelay } from "../../core/steps.ts";
 import type { JobDeps } from "../deps.ts";
-import { appliedManifests, applyVolumes } from "./apply.ts";
+import { appliedManifests, applyStep, planStillCurrent } from "./apply.ts";
 import {
   commitStep,
   type DrOperation,
@@ -21,7 +21,7 @@ import {
   planOf,
   recordStep,
 } from "./engine.ts";
-import { digestOf, planStaleError, planVolumeMoves, recordedChanges } from "./volumes.ts";
+import { digestOf, planVolumeMoves, recordedChanges } from "./volumes.ts";
 
 const sites = (deps: JobDeps, from: SiteName, to: SiteName) => ({
   a: deps.config.sites[from],
@@ -156,16 +156,7 @@ const failover: DrOperation = {
   confirm: (plan) =>
     md`This stops replication and moves ${plan.volumes} volume(s) to the ${plan.to} site (plan \`${plan.digest}\`). Writes after the last replication may be lost.`,
 
-  async stillValid(ctx) {
-    const plan = planOf(ctx.state);
-    const planned = await ctx.deps.operations.plannedShas(ctx.envelope.requestId);
-    const changes = await recordedChanges(ctx.deps, plan.from, planned, [
-      ...plan.excluded.map((e) => e.path),
-      ...plan.differing.map((d) => d.path),
-    ]);
-    if (changes.changed.length + changes.added.length + changes.removed.length > 0)
-      throw planStaleError(changes, "/dr failover");
-  },
+  stillValid: (ctx) => planStillCurrent(ctx, "/dr failover"),
 
   steps: [] as DrStep[],
   pointOfNoReturn: "stop-replication",
@@ -401,18 +392,6 @@ export const waitWritable: DrStep = {
       progress(md`replication ${status}, ${formatDuration(elapsed)} so far (deleting takes minutes on AWS)`);
       await pause(pollDelay(round, deps.timing.pollMs), signal);
     }
-  },
-};
-
-const applyStep: DrStep = {
-  name: "apply",
-  title: "Apply the volumes to the target cluster",
-  async run(ctx) {
-    const plan = planOf(ctx.state);
-    const result = await applyVolumes(ctx, plan.to);
-    ctx.state.applied = result.applied;
-    ctx.state.attention = result.attention;
-    return { detail: result.detail };
   },
 };
 

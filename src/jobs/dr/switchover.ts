@@ -10,7 +10,7 @@ import { DrbotError, errorMessage } from "../../core/errors.ts";
 import { code, Mrkdwn, md } from "../../core/mrkdwn.ts";
 import type { Workload } from "../../core/ports/cluster.ts";
 import { pause, pollDelay } from "../../core/steps.ts";
-import { appliedManifests, applyVolumes } from "./apply.ts";
+import { appliedManifests, applyStep, planStillCurrent } from "./apply.ts";
 import {
   commitStep,
   type DrOperation,
@@ -22,7 +22,7 @@ import {
 } from "./engine.ts";
 import { leftOutLines, regionAnswers, waitWritable } from "./failover.ts";
 import { createReplicationStep, disableProtectionStep, waitEnabledStep } from "./reprotect.ts";
-import { digestOf, listRecorded, planStaleError, planVolumeMoves, recordedChanges } from "./volumes.ts";
+import { digestOf, listRecorded, planVolumeMoves } from "./volumes.ts";
 
 const switchover: DrOperation = {
   kind: "switchover",
@@ -143,16 +143,7 @@ const switchover: DrOperation = {
   confirm: (plan) =>
     md`This stops ${plan.writers?.length ?? 0} workload(s) on the ${plan.from} site and moves ${plan.volumes} volume(s) to the ${plan.to} site (plan \`${plan.digest}\`).`,
 
-  async stillValid(ctx) {
-    const plan = planOf(ctx.state);
-    const planned = await ctx.deps.operations.plannedShas(ctx.envelope.requestId);
-    const changes = await recordedChanges(ctx.deps, plan.from, planned, [
-      ...plan.excluded.map((e) => e.path),
-      ...plan.differing.map((d) => d.path),
-    ]);
-    if (changes.changed.length + changes.added.length + changes.removed.length > 0)
-      throw planStaleError(changes, switchover.command(ctx.input));
-  },
+  stillValid: (ctx) => planStillCurrent(ctx, switchover.command(ctx.input)),
 
   steps: [] as DrStep[],
   pointOfNoReturn: "delete-replication",
@@ -298,17 +289,6 @@ const deleteReplication: DrStep = {
     return result === "not-found"
       ? { skipped: "replication was already deleted" }
       : { detail: md`deletion of ${a.fileSystemId} → ${b.fileSystemId} requested through ${b.region}` };
-  },
-};
-
-const applyStep: DrStep = {
-  name: "apply",
-  title: "Apply the volumes to the target cluster",
-  async run(ctx) {
-    const result = await applyVolumes(ctx, planOf(ctx.state).to);
-    ctx.state.applied = result.applied;
-    ctx.state.attention = result.attention;
-    return { detail: result.detail };
   },
 };
 
