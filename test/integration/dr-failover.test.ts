@@ -3,7 +3,7 @@
 
 import { afterEach, beforeEach, describe, expect, inject, it } from "vitest";
 import { parseManifests } from "../../src/core/manifests.ts";
-import { CHANNEL, createWorld, USERS, type World } from "../support/world.ts";
+import { CHANNEL, createWorld, FS, USERS, type World } from "../support/world.ts";
 
 const APPROVE = "approval_approve";
 const DENY = "approval_deny";
@@ -106,19 +106,38 @@ describe("/dr failover", () => {
     ).toContain("fs-0bbb2222");
   });
 
-  it("fails over while the primary region does not answer at all", async () => {
+  it("fails over while the primary region does not answer at all, deleting the standby's side only", async () => {
     await world.seedVolumes(10);
     world.efs.setRegionDown("us-east-1", true);
     await world.kube.primary.close();
     await world.answer(await world.slash("failover", USERS.incident, "/dr"));
     const { card, id } = await world.approvalCard();
-    expect(JSON.stringify(card.blocks)).toMatch(/does not answer; expected in a regional outage/);
+    const plan = JSON.stringify(card.blocks);
+    expect(plan).toMatch(/does not answer; expected in a regional outage/);
+    // The approved plan names the mode: AWS cannot finish a deletion on both sides while the
+    // other region is down (the stand-in keeps such a deletion DELETING, as AWS does).
+    expect(plan).toMatch(
+      /on the secondary side only \(LOCAL_CONFIGURATION_ONLY\), because the primary region does not answer/,
+    );
     await world.click(USERS.approver1, APPROVE, id, card.ts);
     await world.click(USERS.approver2, APPROVE, id, card.ts);
-    await statusCard(world, /succeeded/);
-    expect(world.efs.callsTo("DeleteReplicationConfiguration", "us-west-2").length).toBeGreaterThanOrEqual(1);
+
+    const [deletion] = await world.until("the deletion of replication", () => {
+      const calls = world.efs.callsTo("DeleteReplicationConfiguration");
+      return calls.length > 0 ? calls : undefined;
+    });
+    expect(deletion?.url).toMatch(/^\/us-west-2\//);
+    expect(deletion?.query.get("deletionMode")).toBe("LOCAL_CONFIGURATION_ONLY");
+
+    const done = await statusCard(world, /succeeded/);
+    expect(JSON.stringify(done.blocks)).toContain("deleted (LOCAL_CONFIGURATION_ONLY)");
     expect(world.efs.callsTo("DeleteReplicationConfiguration", "us-east-1")).toHaveLength(0);
+    expect(world.efs.fileSystem(FS.secondary)?.writable).toBe(true);
     expect(world.kube.secondary.objects("PersistentVolume")).toHaveLength(10);
+    // The primary's side of the configuration is left for /dr reprotect to remove once its
+    // region is back: that region still shows it.
+    world.efs.setRegionDown("us-east-1", false);
+    expect(world.efs.replicationOf(FS.primary)?.regions).toEqual(["us-east-1"]);
   });
 
   it("refuses clicks that may not count, and a deny ends it with nothing changed", async () => {
