@@ -20,7 +20,7 @@ usage:
                               Kubernetes and GitHub, and a Slack-like console in the browser
   ${VOLUME_CREATE_USAGE.replace("usage: ", "")}
   drbot dr status [--json]    active site, replication and lag, recorded volumes, DR operations
-  drbot dr unlock <id>        release a DR lock whose failover is no longer running
+  drbot dr unlock <id>        release a DR lock whose DR operation is no longer running
   drbot audit [--since 7d] [--request <id>] [--json]
                               the audit trail, oldest first: requests, approvals, unlocks, outcomes
   drbot config check          validate the configuration and probe every dependency
