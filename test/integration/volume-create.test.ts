@@ -1,4 +1,4 @@
-import { stat } from "node:fs/promises";
+import { chmod, chown, mkdir, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, inject, it } from "vitest";
 import { parseManifests } from "../../src/core/manifests.ts";
@@ -90,6 +90,41 @@ describe("/volume create, end to end", () => {
     console.info(
       `volume create: command to succeeded in ${took} ms; Slack chat calls: ${posts} postMessage + ${updates} update`,
     );
+  });
+});
+
+describe("/volume create: the directory's owner and mode", () => {
+  let world: World;
+  afterEach(async () => {
+    await world?.close();
+  });
+
+  it("gives the levels it creates the configured owner and mode, and leaves existing ones as they are", async () => {
+    // An owner other than the process's: tests run as root, whose own directories would pass anyway.
+    world = await createWorld(inject("redisUrl"), {
+      configure: (c) => (c.volumes.directory = { mode: "0750", uid: 4242, gid: 4243 }),
+    });
+    await world.start();
+    const root = join(world.mounts.primary, "k8s-static-volumes");
+    await mkdir(join(root, "sales"), { recursive: true });
+    await chmod(join(root, "sales"), 0o755);
+    await chown(join(root, "sales"), 1001, 1002);
+    const owner = async (path: string) => {
+      const s = await stat(join(root, path));
+      return `${(s.mode & 0o7777).toString(8)} ${s.uid}:${s.gid}`;
+    };
+    const before = { root: await owner(""), sales: await owner("sales") };
+
+    await world.answer(await world.slash("create bu=sales app=shipping ns=shipping-dev pvc=data size=1"));
+    const card = await world.until("the card to end", () =>
+      world.cards().find((m) => /succeeded|failed/.test(m.text)),
+    );
+    expect(card.text).toMatch(/succeeded/);
+
+    expect({ root: await owner(""), sales: await owner("sales") }).toEqual(before);
+    expect(before.sales).toBe("755 1001:1002");
+    for (const level of ["sales/shipping", "sales/shipping/shipping-dev", "sales/shipping/shipping-dev/data"])
+      expect(`${level}: ${await owner(level)}`).toBe(`${level}: 750 4242:4243`);
   });
 });
 
