@@ -3,6 +3,7 @@
 
 import { afterEach, beforeEach, describe, expect, inject, it } from "vitest";
 import { parseManifests } from "../../src/core/manifests.ts";
+import { jobIdFor } from "../../src/jobs/queues.ts";
 import { CHANNEL, createWorld, FS, USERS, type World } from "../support/world.ts";
 
 const APPROVE = "approval_approve";
@@ -241,6 +242,49 @@ describe("/dr failover approvals under pressure", () => {
     );
     expect(world.efs.callsTo("DeleteReplicationConfiguration")).toHaveLength(0);
     expect(world.kube.secondary.objects("PersistentVolume")).toHaveLength(0);
+  });
+
+  it("wakes the parked job with the click that completes the approval, not with its own timer", async () => {
+    // Every timeout of this test is below the 30 s after which a parked job wakes by itself.
+    world = await createWorld(inject("redisUrl"), {
+      configure: (c) => (c.approvals.failover.expiresAfter = "1h"),
+    });
+    await world.start();
+    await world.seedVolumes(2);
+    await world.answer(await world.slash("failover", USERS.incident, "/dr"));
+    const { card, id } = await world.approvalCard();
+    const jobId = jobIdFor("dr-failover", id);
+    const queue = world.queue("dr-failover");
+    await world.until("the job to be put aside", async () =>
+      (await (await queue.getJob(jobId))?.getState()) === "delayed" ? true : undefined,
+    );
+    await world.click(USERS.approver1, APPROVE, id, card.ts);
+    expect(await world.click(USERS.approver2, APPROVE, id, card.ts)).toMatch(/The failover starts now/);
+    await world.until(
+      "the failover to succeed",
+      () => world.cards().find((m) => /^DR failover for .*: succeeded/.test(m.text)),
+      20_000,
+    );
+
+    await world.until("the job to complete", async () =>
+      (await (await queue.getJob(jobId))?.getState()) === "completed" ? true : undefined,
+    );
+    // BullMQ's own record of the job (Redis's clock): put aside until `due`, taken out at `woken`.
+    const events = (await world.redis.xrange(`${world.keyPrefix}:dr-failover:events`, "-", "+"))
+      .map(([streamId, fields]): Record<string, string> => {
+        const entry: Record<string, string> = { at: streamId.split("-")[0] ?? "" };
+        for (let i = 0; i + 1 < fields.length; i += 2) entry[fields[i] as string] = fields[i + 1] as string;
+        return entry;
+      })
+      .filter((e) => e.jobId === jobId);
+    const woken = events.findIndex((e) => e.event === "waiting" && e.prev === "delayed");
+    expect(woken).toBeGreaterThan(0);
+    const parked = events.slice(0, woken).findLast((e) => e.event === "delayed");
+    const due = Number(parked?.delay);
+    const wokenAt = Number(events[woken]?.at);
+    // Its own wake-up was still about 30 s away: the click promoted it.
+    expect(due - wokenAt).toBeGreaterThan(20_000);
+    expect(events.slice(woken).map((e) => e.event)).toEqual(["waiting", "active", "completed"]);
   });
 
   it("starts exactly one execution from 50 simultaneous clicks by two approvers", async () => {
