@@ -29,7 +29,7 @@ usage:
   ${VOLUME_DELETE_USAGE.replace("usage: ", "")}
                               a deletion waits for its approval in Slack (the card goes to --channel)
   drbot dr status [--json]    active site, replication and lag, recorded volumes, DR operations
-  drbot dr unlock <id>        release a DR lock whose failover is no longer running
+  drbot dr unlock <id>        release a DR lock whose DR operation is no longer running
   drbot audit [--since 7d] [--request <id>] [--json]
                               the audit trail, oldest first: requests, approvals, unlocks, outcomes
   drbot config check          validate the configuration and probe every dependency

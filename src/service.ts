@@ -46,6 +46,8 @@ export interface Service {
   config: Config;
   log: Logger;
   metrics: Metrics;
+  /** The job workers of this process (`serve` and `worker`); `/readyz` reports them. */
+  workers: RunningWorkers | undefined;
   stop(): Promise<void>;
 }
 
@@ -129,7 +131,7 @@ export async function startService(
     })();
     return stopping;
   };
-  return { url, config, log, metrics, stop };
+  return { url, config, log, metrics, workers: workers?.running, stop };
 }
 
 /** Workers for every job kind, reporting through a notifier when there is a Slack token. */
@@ -302,7 +304,10 @@ async function readiness(redis: RedisClient, workers: RunningWorkers | undefined
   } catch (err) {
     checks.redis = (err as Error).message;
   }
-  if (workers) checks.workers = workers.workers.every((w) => w.isRunning()) ? "ok" : "not running";
+  if (workers) {
+    const stopped = workers.workers.filter((w) => !w.isRunning()).map((w) => w.name);
+    checks.workers = stopped.length === 0 ? "ok" : `not running: ${stopped.join(", ")}`;
+  }
   return { ready: Object.values(checks).every((v) => v === "ok"), checks };
 }
 

@@ -6,11 +6,12 @@ import { describe, expect, it } from "vitest";
 import { createLocalDirectories } from "../../src/adapters/local-directories.ts";
 import { DrbotError } from "../../src/core/errors.ts";
 
-const perms = { mode: 0o770, uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
+// An owner other than the process's (tests run as root, whose own directories would pass anyway).
+const perms = { mode: 0o750, uid: 4242, gid: 4243 };
 const store = createLocalDirectories();
 
 describe("local EFS directories", () => {
-  it("creates each missing level with the configured mode, and says which", async () => {
+  it("creates each missing level with the configured mode and owner, and says which", async () => {
     const root = await mkdtemp(join(tmpdir(), "drbot-efs-"));
     const created = await store.ensureDirectory(root, ["v", "sales", "shipping", "dev", "data"], perms);
     expect(created).toEqual([
@@ -20,9 +21,15 @@ describe("local EFS directories", () => {
       join(root, "v/sales/shipping/dev"),
       join(root, "v/sales/shipping/dev/data"),
     ]);
-    const s = await stat(join(root, "v/sales/shipping/dev/data"));
-    expect(s.mode & 0o7777).toBe(0o770);
-    expect(s.uid).toBe(perms.uid);
+    for (const dir of created) {
+      const s = await stat(dir);
+      expect({ dir, mode: (s.mode & 0o7777).toString(8), uid: s.uid, gid: s.gid }).toEqual({
+        dir,
+        mode: "750",
+        uid: 4242,
+        gid: 4243,
+      });
+    }
   });
 
   it("is harmless the second time and never touches existing directories", async () => {
@@ -32,7 +39,14 @@ describe("local EFS directories", () => {
     await writeFile(join(root, "v/sales/keep.txt"), "tenant data");
     const created = await store.ensureDirectory(root, ["v", "sales", "app"], perms);
     expect(created).toEqual([join(root, "v/sales/app")]);
-    expect((await stat(join(root, "v/sales"))).mode & 0o7777).toBe(0o755);
+    const existing = await stat(join(root, "v/sales"));
+    expect([existing.mode & 0o7777, existing.uid, existing.gid]).toEqual([
+      0o755,
+      process.getuid?.(),
+      process.getgid?.(),
+    ]);
+    const made = await stat(join(root, "v/sales/app"));
+    expect([made.mode & 0o7777, made.uid, made.gid]).toEqual([0o750, 4242, 4243]);
     expect(await store.ensureDirectory(root, ["v", "sales", "app"], perms)).toEqual([]);
   });
 
@@ -45,7 +59,7 @@ describe("local EFS directories", () => {
     );
     // Every volume's own directory was created by its request, with the configured mode.
     for (let i = 0; i < 20; i++) expect(results[i]).toContain(join(root, `v/sales/app/ns${i % 3}/pvc${i}`));
-    expect((await stat(join(root, "v/sales/app/ns1/pvc4"))).mode & 0o7777).toBe(0o770);
+    expect((await stat(join(root, "v/sales/app/ns1/pvc4"))).mode & 0o7777).toBe(0o750);
     const { readdir } = await import("node:fs/promises");
     expect((await readdir(join(root, "v/sales/app"))).sort()).toEqual(["ns0", "ns1", "ns2"]);
     expect((await readdir(join(root, "v/sales/app/ns0"))).some((n) => n.startsWith(".drbot-new-"))).toBe(

@@ -95,9 +95,9 @@ describe("approval records", () => {
   });
 
   it("expires: a late click marks it expired and changes nothing else", async () => {
-    const id = await request(2, 50);
-    await new Promise((r) => setTimeout(r, 80));
-    const late = await approvals.transition(id, "approve", "U1");
+    const id = await request(2, 60_000);
+    // A click an hour later (`now` is the clicker's clock, given to the script).
+    const late = await approvals.transition(id, "approve", "U1", Date.now() + 3_600_000);
     expect(late.result).toBe("expired");
     expect(late.record?.approvals).toEqual([]);
     expect((await approvals.transition(id, "approve", "U2")).result).toBe("already-resolved");

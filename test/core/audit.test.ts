@@ -113,12 +113,18 @@ describe("AuditLog", () => {
   });
 
   it("trims entries older than the retention, from the stream and from request indexes", async () => {
-    const audit = new AuditLog(redis, freshPrefix(), 300);
+    const DAY = 86_400_000;
+    const audit = new AuditLog(redis, freshPrefix(), DAY);
+    // 250 entries of two days ago, as Redis stamped them then, indexed under their request.
+    const twoDaysAgo = Date.now() - 2 * DAY;
     const pipeline = redis.pipeline();
-    for (let i = 0; i < 250; i++) audit.recordIn(pipeline, { event: "old", request: "dr-0000000d" });
+    for (let i = 0; i < 250; i++) {
+      const id = `${twoDaysAgo}-${i}`;
+      pipeline.xadd(audit.key, id, "event", "old", "request", "dr-0000000d");
+      pipeline.rpush(audit.indexKey("dr-0000000d"), id);
+    }
     await pipeline.exec();
-    const written = Date.now();
-    await waitUntil("the old entries to pass the retention", () => Date.now() > written + 320);
+    expect(await redis.xlen(audit.key)).toBe(250);
     await audit.record({ event: "new", request: "dr-0000000d" });
     await audit.record({ event: "new-unindexed" });
     // Trimming drops whole stream nodes (100 entries each by default), so the stream shrinks…

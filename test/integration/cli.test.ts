@@ -7,6 +7,8 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { Approvals } from "../../src/core/approvals.ts";
 import { AuditLog } from "../../src/core/audit.ts";
+import type { JobEnvelope } from "../../src/core/steps.ts";
+import { jobIdFor } from "../../src/jobs/queues.ts";
 import { createVolume } from "../support/volumes.ts";
 import { createWorld, USERS, type World } from "../support/world.ts";
 
@@ -292,6 +294,110 @@ describe("drbot dr unlock", () => {
   });
 });
 
+describe("drbot dr unlock while an operation holds the lock", () => {
+  let world: World;
+  beforeAll(async () => {
+    world = await createWorld(inject("redisUrl"));
+    await world.start();
+    await world.seedVolumes(2);
+  });
+  afterAll(async () => {
+    await world?.close();
+  });
+
+  const lock = () => world.redis.get(`${world.prefix}:lock:dr`);
+  const stepOf = async (kind: "dr-failover" | "dr-reprotect", id: string, step: string) =>
+    ((await world.queue(kind).getJob(jobIdFor(kind, id)))?.data as JobEnvelope | undefined)?.steps[step]
+      ?.status;
+  const released = async (id: string) =>
+    (await drbot(world, ["audit", "--request", id, "--json"])).out
+      .trim()
+      .split("\n")
+      .filter((l) => l.includes("lock.released-by-operator"))
+      .map((l) => JSON.parse(l));
+
+  async function approved(text: string): Promise<string> {
+    const answer = await world.answer(await world.slash(text, USERS.incident, "/dr"));
+    const id = /`(dr-[0-9a-f]{8})`/.exec(answer)?.[1] as string;
+    const card = await world.until("its approval card", () =>
+      world.cards().find((m) => JSON.stringify(m.blocks ?? []).includes(`"value":"${id}"`)),
+    );
+    await world.click(USERS.approver1, "approval_approve", id, card.ts);
+    await world.click(USERS.approver2, "approval_approve", id, card.ts);
+    return id;
+  }
+
+  it("refuses while the failover runs and while it is halted past its point of no return; releases, audited, once it ended", async () => {
+    // The standby stays read-only until told otherwise: the failover waits in wait-writable.
+    world.efs.setDeletionBehaviour({ never: true });
+    const id = await approved("failover");
+    await world.until("the failover to wait for the standby", async () =>
+      (await stepOf("dr-failover", id, "wait-writable")) === "running" ? true : undefined,
+    );
+    const running = await drbot(world, ["dr", "unlock", id], { USER: "oncall" });
+    expect(running.code).toBe(1);
+    expect(running.out).toMatch(
+      new RegExp(`The failover ${id} is past its point of no return and not finished \\(active\\)`),
+    );
+    expect(await lock()).toBe(id);
+
+    // GitHub refuses the commit for good: the failover halts, holding the lock.
+    world.github.http.injectFault({
+      method: "PATCH",
+      path: /\/git\/refs\//,
+      reply: { status: 403, body: { message: "Resource not accessible by integration" } },
+    });
+    world.efs.setDeletionBehaviour({ afterDescribes: 1 });
+    await world.until("the failover to halt", () =>
+      world.cards().find((m) => /^DR failover for .*failed — incomplete, waiting to be resumed/.test(m.text)),
+    );
+    const halted = await drbot(world, ["dr", "unlock", id], { USER: "oncall" });
+    expect(halted.code).toBe(1);
+    expect(halted.out).toMatch(/past its point of no return and not finished \(halted\)/);
+    expect(halted.out).toContain(`/dr failover resume ${id}`);
+    expect(await lock()).toBe(id);
+    expect(await released(id)).toEqual([]);
+
+    world.github.http.clearFaults();
+    expect(await world.answer(await world.slash(`failover resume ${id}`, USERS.approver1, "/dr"))).toMatch(
+      /Resuming/,
+    );
+    await world.until("the failover to succeed", () =>
+      world.cards().find((m) => /^DR failover for .*: succeeded/.test(m.text)),
+    );
+    expect(await lock()).toBeNull();
+
+    // A lock that outlived its (finished) operation is released, and the release is audited.
+    await world.redis.set(`${world.prefix}:lock:dr`, id);
+    const ok = await drbot(world, ["dr", "unlock", id], { USER: "oncall" });
+    expect(ok.out).toMatch(`Released the DR lock of ${id} (its job is completed)`);
+    expect(ok.code).toBe(0);
+    expect(await lock()).toBeNull();
+    const [entry, ...more] = await released(id);
+    expect(more).toEqual([]);
+    expect(entry).toMatchObject({
+      event: "lock.released-by-operator",
+      request: id,
+      user: "cli:oncall",
+      fields: { kind: "dr-failover", job: "completed" },
+    });
+  }, 90_000);
+
+  it("refuses while a re-protect (not only a failover) holds the lock", async () => {
+    // The new replication stays ENABLING: the re-protect waits in wait-enabled, holding the lock.
+    world.efs.setEnablingMs(3_600_000);
+    const id = await approved("reprotect");
+    await world.until("the re-protect to wait for replication", async () =>
+      (await stepOf("dr-reprotect", id, "wait-enabled")) === "running" ? true : undefined,
+    );
+    const refused = await drbot(world, ["dr", "unlock", id]);
+    expect(refused.code).toBe(1);
+    expect(refused.out).toMatch(new RegExp(`The reprotect ${id} is past its point of no return`));
+    expect(await lock()).toBe(id);
+    expect(await released(id)).toEqual([]);
+  }, 60_000);
+});
+
 describe("drbot audit", () => {
   let world: World;
   beforeAll(async () => {
@@ -347,7 +453,7 @@ describe("drbot audit", () => {
     expect(lines[2]).toMatch(
       /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z {2}approval\.denied {2}dr-0000000f {2}U0APR1 {2}abc123 {2}action=failover state=denied reason="primary is back"$/,
     );
-    expect(lines[4]).toMatch(/lock\.released-by-operator {2}dr-0000000f {2}cli:oncall {2}-$/);
+    expect(lines[4]).toMatch(/lock\.released-by-operator {2}dr-0000000f {2}cli:oncall {2}- {2}job=missing$/);
 
     const week = await drbot(world, ["audit", "--since", "7d"]);
     expect(week.out.trim().split("\n")).toHaveLength(4);

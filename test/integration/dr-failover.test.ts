@@ -3,7 +3,8 @@
 
 import { afterEach, beforeEach, describe, expect, inject, it } from "vitest";
 import { parseManifests } from "../../src/core/manifests.ts";
-import { CHANNEL, createWorld, USERS, type World } from "../support/world.ts";
+import { jobIdFor } from "../../src/jobs/queues.ts";
+import { CHANNEL, createWorld, FS, USERS, type World } from "../support/world.ts";
 
 const APPROVE = "approval_approve";
 const DENY = "approval_deny";
@@ -106,19 +107,38 @@ describe("/dr failover", () => {
     ).toContain("fs-0bbb2222");
   });
 
-  it("fails over while the primary region does not answer at all", async () => {
+  it("fails over while the primary region does not answer at all, deleting the standby's side only", async () => {
     await world.seedVolumes(10);
     world.efs.setRegionDown("us-east-1", true);
     await world.kube.primary.close();
     await world.answer(await world.slash("failover", USERS.incident, "/dr"));
     const { card, id } = await world.approvalCard();
-    expect(JSON.stringify(card.blocks)).toMatch(/does not answer; expected in a regional outage/);
+    const plan = JSON.stringify(card.blocks);
+    expect(plan).toMatch(/does not answer; expected in a regional outage/);
+    // The approved plan names the mode: AWS cannot finish a deletion on both sides while the
+    // other region is down (the stand-in keeps such a deletion DELETING, as AWS does).
+    expect(plan).toMatch(
+      /on the secondary side only \(LOCAL_CONFIGURATION_ONLY\), because the primary region does not answer/,
+    );
     await world.click(USERS.approver1, APPROVE, id, card.ts);
     await world.click(USERS.approver2, APPROVE, id, card.ts);
-    await statusCard(world, /succeeded/);
-    expect(world.efs.callsTo("DeleteReplicationConfiguration", "us-west-2").length).toBeGreaterThanOrEqual(1);
+
+    const [deletion] = await world.until("the deletion of replication", () => {
+      const calls = world.efs.callsTo("DeleteReplicationConfiguration");
+      return calls.length > 0 ? calls : undefined;
+    });
+    expect(deletion?.url).toMatch(/^\/us-west-2\//);
+    expect(deletion?.query.get("deletionMode")).toBe("LOCAL_CONFIGURATION_ONLY");
+
+    const done = await statusCard(world, /succeeded/);
+    expect(JSON.stringify(done.blocks)).toContain("deleted (LOCAL_CONFIGURATION_ONLY)");
     expect(world.efs.callsTo("DeleteReplicationConfiguration", "us-east-1")).toHaveLength(0);
+    expect(world.efs.fileSystem(FS.secondary)?.writable).toBe(true);
     expect(world.kube.secondary.objects("PersistentVolume")).toHaveLength(10);
+    // The primary's side of the configuration is left for /dr reprotect to remove once its
+    // region is back: that region still shows it.
+    world.efs.setRegionDown("us-east-1", false);
+    expect(world.efs.replicationOf(FS.primary)?.regions).toEqual(["us-east-1"]);
   });
 
   it("refuses clicks that may not count, and a deny ends it with nothing changed", async () => {
@@ -202,26 +222,69 @@ describe("/dr failover approvals under pressure", () => {
   });
 
   it("expires unanswered: the card says so, the job is cancelled, nothing changes", async () => {
+    // Nobody clicks before the expiry, so nothing races it: the job wakes at its expiry and ends.
     world = await createWorld(inject("redisUrl"), {
       configure: (c) => (c.approvals.failover.expiresAfter = "2s"),
     });
     await world.start();
     await world.seedVolumes(2);
-    await world.answer(await world.slash("failover", USERS.incident, "/dr"));
-    const { card, id } = await world.approvalCard();
-    expect(await world.click(USERS.approver1, APPROVE, id, card.ts)).toMatch(/recorded/);
+    const answer = await world.answer(await world.slash("failover", USERS.incident, "/dr"));
+    const id = /`(dr-[0-9a-f]{8})`/.exec(answer)?.[1] as string;
     const done = await statusCard(world, /cancelled/);
     expect(JSON.stringify(done.blocks)).toMatch(
-      /the approval request expired with 1\/2 approvals; nothing was changed/,
+      /the approval request expired with 0\/2 approvals; nothing was changed/,
     );
-    const expired = world.slack.message(CHANNEL, card.ts);
-    expect(JSON.stringify(expired?.blocks)).toMatch(/\*Expired\*/);
+    const expired = world.cards().find((m) => JSON.stringify(m.blocks ?? []).includes("*Expired*"));
     expect(JSON.stringify(expired?.blocks)).not.toContain(APPROVE);
-    expect(await world.click(USERS.approver2, APPROVE, id, card.ts)).toMatch(
+    expect(await world.click(USERS.approver2, APPROVE, id, expired?.ts)).toMatch(
       /already expired; your click changed nothing/,
     );
+    expect((await world.approvalsOf(id))?.state).toBe("expired");
     expect(world.efs.callsTo("DeleteReplicationConfiguration")).toHaveLength(0);
     expect(world.kube.secondary.objects("PersistentVolume")).toHaveLength(0);
+  });
+
+  it("wakes the parked job with the click that completes the approval, not with its own timer", async () => {
+    // Every timeout of this test is below the 30 s after which a parked job wakes by itself.
+    world = await createWorld(inject("redisUrl"), {
+      configure: (c) => (c.approvals.failover.expiresAfter = "1h"),
+    });
+    await world.start();
+    await world.seedVolumes(2);
+    await world.answer(await world.slash("failover", USERS.incident, "/dr"));
+    const { card, id } = await world.approvalCard();
+    const jobId = jobIdFor("dr-failover", id);
+    const queue = world.queue("dr-failover");
+    await world.until("the job to be put aside", async () =>
+      (await (await queue.getJob(jobId))?.getState()) === "delayed" ? true : undefined,
+    );
+    await world.click(USERS.approver1, APPROVE, id, card.ts);
+    expect(await world.click(USERS.approver2, APPROVE, id, card.ts)).toMatch(/The failover starts now/);
+    await world.until(
+      "the failover to succeed",
+      () => world.cards().find((m) => /^DR failover for .*: succeeded/.test(m.text)),
+      20_000,
+    );
+
+    await world.until("the job to complete", async () =>
+      (await (await queue.getJob(jobId))?.getState()) === "completed" ? true : undefined,
+    );
+    // BullMQ's own record of the job (Redis's clock): put aside until `due`, taken out at `woken`.
+    const events = (await world.redis.xrange(`${world.keyPrefix}:dr-failover:events`, "-", "+"))
+      .map(([streamId, fields]): Record<string, string> => {
+        const entry: Record<string, string> = { at: streamId.split("-")[0] ?? "" };
+        for (let i = 0; i + 1 < fields.length; i += 2) entry[fields[i] as string] = fields[i + 1] as string;
+        return entry;
+      })
+      .filter((e) => e.jobId === jobId);
+    const woken = events.findIndex((e) => e.event === "waiting" && e.prev === "delayed");
+    expect(woken).toBeGreaterThan(0);
+    const parked = events.slice(0, woken).findLast((e) => e.event === "delayed");
+    const due = Number(parked?.delay);
+    const wokenAt = Number(events[woken]?.at);
+    // Its own wake-up was still about 30 s away: the click promoted it.
+    expect(due - wokenAt).toBeGreaterThan(20_000);
+    expect(events.slice(woken).map((e) => e.event)).toEqual(["waiting", "active", "completed"]);
   });
 
   it("starts exactly one execution from 50 simultaneous clicks by two approvers", async () => {

@@ -136,7 +136,9 @@ describe("the DR round trip", () => {
     ]) {
       const pv = w.kube.primary.object("PersistentVolume", name);
       expect(pv, name).toBeDefined();
-      expect((pv?.spec as any)?.nfs?.server).toBe("fs-0aaa1111.efs.us-east-1.amazonaws.com");
+      expect((pv?.spec as { nfs?: { server?: string } } | undefined)?.nfs?.server).toBe(
+        "fs-0aaa1111.efs.us-east-1.amazonaws.com",
+      );
     }
     const primaryFiles = await w.github.listFiles("PV-PVCs/primary");
     expect(primaryFiles).toContain("PV-PVCs/primary/sales/rosa-primary/outage/outage/pv-pvc_data.yaml");

@@ -1,7 +1,8 @@
 // What an operator relies on: health and readiness probes, Prometheus metrics after real work,
 // and no secret value anywhere drbot writes (logs, Slack, job data, Git).
 
-import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from "vitest";
+import { type RedisServer, startRedisServer } from "../support/redis-server.ts";
 import { createWorld, USERS, type World } from "../support/world.ts";
 
 describe("operations", () => {
@@ -149,5 +150,73 @@ describe("the queue dashboard", () => {
       "volume-measure",
       "volume-resize",
     ]);
+  });
+});
+
+describe("/readyz", () => {
+  let world: World | undefined;
+  let redis: RedisServer | undefined;
+  afterEach(async () => {
+    await world?.close();
+    await redis?.stop();
+    world = undefined;
+    redis = undefined;
+  });
+
+  const readyz = async (w: World) => {
+    const res = await fetch(`${w.service.url}/readyz`);
+    return {
+      status: res.status,
+      body: (await res.json()) as { ready: boolean; checks: Record<string, string> },
+    };
+  };
+
+  it("fails with 503, naming Redis, while Redis is down, and recovers when it is back", async () => {
+    redis = await startRedisServer();
+    world = await createWorld(redis.url);
+    const w = world;
+    await w.start();
+    expect((await readyz(w)).status).toBe(200);
+
+    const { port } = redis;
+    await redis.stop();
+    const down = await readyz(w);
+    expect(down.status).toBe(503);
+    expect(down.body.ready).toBe(false);
+    expect(down.body.checks.config).toBe("ok");
+    expect(down.body.checks.redis).not.toBe("ok");
+    // ioredis's own words, e.g. "Reached the max retries per request limit (which is 3)…".
+    expect(down.body.checks.redis).toMatch(/\w/);
+
+    redis = await startRedisServer({ port });
+    const back = await w.until("/readyz to pass again", async () => {
+      const r = await readyz(w);
+      return r.status === 200 ? r : undefined;
+    });
+    expect(back.body).toEqual({ ready: true, checks: { config: "ok", redis: "ok", workers: "ok" } });
+  });
+
+  it("fails with 503, naming the workers, when a queue's worker is not running", async () => {
+    world = await createWorld(inject("redisUrl"));
+    const w = world;
+    await w.start("worker");
+    expect((await readyz(w)).body.checks.workers).toBe("ok");
+    const failover = w.service.workers?.workers.find((x) => x.name === "dr-failover");
+    await failover?.close();
+    const res = await readyz(w);
+    expect(res.status).toBe(503);
+    expect(res.body).toEqual({
+      ready: false,
+      checks: { config: "ok", redis: "ok", workers: "not running: dr-failover" },
+    });
+  });
+
+  it("has no workers to check in a bot", async () => {
+    world = await createWorld(inject("redisUrl"));
+    await world.start("bot");
+    expect(await readyz(world)).toEqual({
+      status: 200,
+      body: { ready: true, checks: { config: "ok", redis: "ok" } },
+    });
   });
 });

@@ -40,8 +40,8 @@ describe("red-team regressions", () => {
     const w = world;
     await w.start();
     await w.seedVolumes(1);
-    // Real EFS takes minutes; here longer than the writable timeout.
-    w.efs.setDeletionBehaviour({ afterMs: 3_000 });
+    // Real EFS takes minutes; here the deletion goes on until the test ends it.
+    w.efs.setDeletionBehaviour({ never: true });
     const { card, id } = await requestFailover(w);
     await w.click(USERS.approver1, APPROVE, id, card.ts);
     await w.click(USERS.approver2, APPROVE, id, card.ts);
@@ -53,6 +53,14 @@ describe("red-team regressions", () => {
     expect(await w.answer(await w.slash("create bu=sales app=late ns=late pvc=data size=1"))).toMatch(
       /a DR operation \(dr-[0-9a-f]{8}\) is in progress/,
     );
+    // The card shows the deletion still under way past the writable timeout (1 s): progress.
+    await w.until("the deletion to outlast the writable timeout", () =>
+      w.cards().find((m) => {
+        const seconds = /replication DELETING, (\d+(?:\.\d)?)s so far/.exec(JSON.stringify(m.blocks))?.[1];
+        return seconds !== undefined && Number(seconds) >= 1;
+      }),
+    );
+    w.efs.setDeletionBehaviour({ afterDescribes: 1 });
     const done = await failoverCard(w, /succeeded|failed/, 30_000);
     expect(done.text).toMatch(/: succeeded in/);
     expect(w.efs.callsTo("DeleteReplicationConfiguration")).toHaveLength(1);
@@ -238,10 +246,12 @@ describe("red-team regressions", () => {
     const w = world;
     await w.start();
     await w.seedVolumes(1);
-    // Posting the first card hangs for longer than any admission lock would last.
+    // Posting the first card hangs until the second request has been answered: longer than any
+    // admission lock would last.
+    let answerSlack = () => {};
     w.slack.http.injectFault({
       path: "/api/chat.postMessage",
-      delayMs: 4_000,
+      holdUntil: new Promise<void>((resolve) => (answerSlack = resolve)),
       reply: { status: 500, headers: { "content-type": "text/html" }, body: "<html>slow</html>" },
       times: 1,
     });
@@ -254,6 +264,8 @@ describe("red-team regressions", () => {
     expect(second).toMatch(
       /A DR operation is being requested at this very moment \(request `dr-[0-9a-f]{8}`\)/,
     );
+    expect(w.slack.messages(CHANNEL)).toHaveLength(0);
+    answerSlack();
     expect(await w.answer(await first)).toMatch(/^Failover requested as `dr-/);
     await w.approvalCard();
     expect(await w.answer(await w.slash("failover", USERS.incident, "/dr"))).toMatch(

@@ -43,12 +43,12 @@ describe("Socket Mode", () => {
   };
 
   it("answers a slash command in its acknowledgement", async () => {
+    // In time: the stand-in rejects an acknowledgement later than Slack's 3 s.
     const ack = await command("help");
     expect(ack.payload).toMatchObject({
       response_type: "ephemeral",
       text: expect.stringContaining("/volume create bu="),
     });
-    expect(ack.ms).toBeLessThan(3_000);
   });
 
   it("creates a volume requested over the socket", async () => {

@@ -1,7 +1,8 @@
-import { stat } from "node:fs/promises";
+import { chmod, chown, mkdir, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, inject, it } from "vitest";
 import { parseManifests } from "../../src/core/manifests.ts";
+import { jobIdFor } from "../../src/jobs/queues.ts";
 import { CHANNEL, createWorld, USERS, type World } from "../support/world.ts";
 
 const GIT_PATH = "PV-PVCs/primary/sales/rosa-primary/shipping/shipping-dev/pv-pvc_data.yaml";
@@ -18,15 +19,14 @@ describe("/volume create, end to end", () => {
   });
 
   it("creates exactly the directory, objects and Git file of the contract, and says so in the channel", async () => {
-    const started = Date.now();
     const res = await world.slash("create bu=sales app=shipping ns=shipping-dev pvc=data size=10Gi");
+    // Acknowledged within Slack's 3 s (the stand-in drops a later answer, as Slack does).
+    expect(res.timedOut).toBe(false);
     expect(res.status).toBe(200);
-    expect(res.elapsedMs).toBeLessThan(3000);
 
     const card = await world.until("the card to say succeeded", () =>
       world.cards().find((m) => /succeeded/.test(m.text)),
     );
-    const took = Date.now() - started;
     expect(card.text).toContain(`Volume ${PV} (10Gi) for <@${USERS.requester}>: succeeded`);
 
     // EFS directory with the configured mode.
@@ -80,16 +80,52 @@ describe("/volume create, end to end", () => {
       "7.",
     ]);
     expect(JSON.stringify(card.blocks)).toContain("pv-pvc_data.yaml");
-    // Slack Web API calls for one job: the card, its updates (coalesced), a reply per step.
-    await new Promise((r) => setTimeout(r, 200));
+    // Slack Web API calls for one job: the card, its updates (coalesced), a reply per step. The
+    // job completes in BullMQ only once its final card is delivered: count after that.
+    const job = await world.queue("volume-create").getJob(jobIdFor("volume-create", PV));
+    await world.until("the job to complete", async () =>
+      (await job?.getState()) === "completed" ? true : undefined,
+    );
     const calls = world.slack.http.requests.filter((r) => r.path.startsWith("/api/chat."));
     const posts = calls.filter((r) => r.path === "/api/chat.postMessage").length;
     const updates = calls.filter((r) => r.path === "/api/chat.update").length;
     expect(posts).toBe(8);
     expect(updates).toBeLessThanOrEqual(8);
-    console.info(
-      `volume create: command to succeeded in ${took} ms; Slack chat calls: ${posts} postMessage + ${updates} update`,
+  });
+});
+
+describe("/volume create: the directory's owner and mode", () => {
+  let world: World;
+  afterEach(async () => {
+    await world?.close();
+  });
+
+  it("gives the levels it creates the configured owner and mode, and leaves existing ones as they are", async () => {
+    // An owner other than the process's: tests run as root, whose own directories would pass anyway.
+    world = await createWorld(inject("redisUrl"), {
+      configure: (c) => (c.volumes.directory = { mode: "0750", uid: 4242, gid: 4243 }),
+    });
+    await world.start();
+    const root = join(world.mounts.primary, "k8s-static-volumes");
+    await mkdir(join(root, "sales"), { recursive: true });
+    await chmod(join(root, "sales"), 0o755);
+    await chown(join(root, "sales"), 1001, 1002);
+    const owner = async (path: string) => {
+      const s = await stat(join(root, path));
+      return `${(s.mode & 0o7777).toString(8)} ${s.uid}:${s.gid}`;
+    };
+    const before = { root: await owner(""), sales: await owner("sales") };
+
+    await world.answer(await world.slash("create bu=sales app=shipping ns=shipping-dev pvc=data size=1"));
+    const card = await world.until("the card to end", () =>
+      world.cards().find((m) => /succeeded|failed/.test(m.text)),
     );
+    expect(card.text).toMatch(/succeeded/);
+
+    expect({ root: await owner(""), sales: await owner("sales") }).toEqual(before);
+    expect(before.sales).toBe("755 1001:1002");
+    for (const level of ["sales/shipping", "sales/shipping/shipping-dev", "sales/shipping/shipping-dev/data"])
+      expect(`${level}: ${await owner(level)}`).toBe(`${level}: 750 4242:4243`);
   });
 });
 
@@ -260,14 +296,18 @@ describe("/volume create from the form, /volume list, and Slack trouble", () => 
   });
 
   it("finishes the job while Slack answers 429 and 500, and the card catches up", async () => {
-    world.slack.rateLimit("chat.update", { retryAfterSeconds: 1, forMs: 3_000 });
-    world.slack.rateLimit("chat.postMessage", { retryAfterSeconds: 1, forMs: 2_000 });
-    world.slack.serverError("chat.update", { status: 500, times: 3 });
-    const started = Date.now();
+    // Slack refuses every card until the test lets it through.
+    world.slack.rateLimit("chat.update", { retryAfterSeconds: 1, forMs: 600_000 });
+    world.slack.rateLimit("chat.postMessage", { retryAfterSeconds: 1, forMs: 600_000 });
     await world.answer(await world.slash("create bu=sales app=shipping ns=shipping-dev pvc=data size=10Gi"));
     // The work itself is not held up by Slack: the Git commit lands while Slack still refuses.
     await world.until("the commit", async () => ((await world.github.readFile(GIT_PATH)) ? true : undefined));
-    expect(Date.now() - started).toBeLessThan(3_000);
+    const refused = world.slack.http.requests.filter((r) => r.path === "/api/chat.postMessage");
+    expect(refused.length).toBeGreaterThan(0);
+    expect(world.cards()).toHaveLength(0);
+    // Slack answers again, with a few 500s first.
+    world.slack.clearFaults();
+    world.slack.serverError("chat.update", { status: 500, times: 3 });
     const card = await world.until(
       "the card to catch up",
       () => world.cards().find((m) => /succeeded/.test(m.text)),

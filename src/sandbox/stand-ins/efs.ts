@@ -290,6 +290,12 @@ export interface FakeEfsOptions {
   syncIntervalMs?: number;
   /** Access keys whose signatures are accepted (default: DEFAULT_EFS_CREDENTIALS). */
   credentials?: AwsCredentials[];
+  /**
+   * The clock of replication's life (ENABLING, the sync cadence, deletion time, creation times);
+   * default the real one. Tests move a clock of their own instead of waiting. Signatures are
+   * always checked against the real time, as AWS does.
+   */
+  clock?: () => number;
 }
 
 export class FakeEfs {
@@ -305,9 +311,11 @@ export class FakeEfs {
   private replications: ReplicationRecord[] = [];
   private readonly downRegions = new Map<string, RegionDownMode>();
   private seq = 0;
+  private readonly now: () => number;
 
   constructor(options: FakeEfsOptions = {}) {
     this.accountId = options.accountId ?? "123456789012";
+    this.now = options.clock ?? Date.now;
     this.deletionBehaviour =
       options.deletionMs !== undefined
         ? { afterMs: options.deletionMs }
@@ -423,7 +431,7 @@ export class FakeEfs {
       lifeCycleState: init.lifeCycleState ?? "available",
       protection: init.overwriteProtection ?? "ENABLED",
       encrypted: init.encrypted ?? true,
-      creationTime: init.creationTime ?? new Date(),
+      creationTime: init.creationTime ?? new Date(this.now()),
       sizeInBytes: 6144,
     });
     for (let i = 0; i < (init.mountTargets ?? 0); i++) this.addMountTarget(id);
@@ -491,7 +499,7 @@ export class FakeEfs {
     const rep = this.replicate(source, dest, {
       status: init.status ?? "ENABLED",
       ...(init.lastReplicatedTimestamp ? { lastReplicated: init.lastReplicatedTimestamp } : {}),
-      creationTime: init.creationTime ?? new Date(),
+      creationTime: init.creationTime ?? new Date(this.now()),
     });
     return this.snapshotReplication(rep);
   }
@@ -675,8 +683,8 @@ export class FakeEfs {
     }
     const rep = this.replicate(source, dest, {
       status: "ENABLING",
-      enabledAt: Date.now() + this.enablingMs,
-      creationTime: new Date(),
+      enabledAt: this.now() + this.enablingMs,
+      creationTime: new Date(this.now()),
     });
     return ok(this.describeRep(rep, region));
   }
@@ -694,7 +702,7 @@ export class FakeEfs {
         "BadRequest",
         "LOCAL_CONFIGURATION_ONLY is not supported for same-Region replication.",
       );
-    const now = Date.now();
+    const now = this.now();
     if (mode === "ALL_CONFIGURATIONS") {
       // One deletion of every half, completing everywhere at once; a repeat changes nothing.
       const started = Math.min(
@@ -883,14 +891,14 @@ export class FakeEfs {
     const b = this.deletionBehaviour;
     if (b.never) return false;
     const byDescribes = describing && b.afterDescribes !== undefined && d.describes >= b.afterDescribes;
-    const byTime = b.afterMs !== undefined && Date.now() - d.startedAt >= b.afterMs;
+    const byTime = b.afterMs !== undefined && this.now() - d.startedAt >= b.afterMs;
     return byDescribes || byTime;
   }
 
   /** ENABLING -> ENABLED when due (the first sync then completes); later syncs at the cadence. */
   private advance(rep: ReplicationRecord): void {
     const d = rep.destination;
-    const now = Date.now();
+    const now = this.now();
     if (d.status === "ENABLING" && d.enabledAt !== undefined && now >= d.enabledAt) {
       d.status = "ENABLED";
       d.lastReplicated = new Date(d.enabledAt);

@@ -34,6 +34,8 @@ export interface FaultRule {
   times?: number;
   /** Extra latency for matching requests only, in milliseconds. */
   delayMs?: number;
+  /** Matching requests wait until this settles (a test lets them through when it chooses). */
+  holdUntil?: Promise<unknown>;
 }
 
 export type Handler = (req: RecordedRequest) => FakeReply | Promise<FakeReply>;
@@ -136,6 +138,7 @@ export class FakeHttpServer {
     const fault = this.takeFault(req);
     if (fault) {
       if (fault.delayMs) await sleep(fault.delayMs);
+      await fault.holdUntil?.catch(() => {});
       return fault.reply;
     }
     return this.handler(req);
