@@ -22,6 +22,7 @@ import {
 import { basename, dirname, join, relative } from "node:path";
 import { DrbotError } from "../core/errors.ts";
 import type { DirectoryEntry, DirectoryPermissions, DirectoryStore } from "../core/ports/directories.ts";
+import { sameModificationTime } from "./file-times.ts";
 
 export function createLocalDirectories(): DirectoryStore {
   return {
@@ -85,7 +86,7 @@ export function createLocalDirectories(): DirectoryStore {
       for await (const file of changedFiles(base, sinceMs, options.skip)) {
         const dest = join(target, relative(base, file.path));
         const there = await lstat(dest).catch(() => undefined);
-        if (there && there.size === file.size && Math.trunc(there.mtimeMs) === Math.trunc(file.mtimeMs)) {
+        if (there && there.size === file.size && sameModificationTime(there.mtimeMs, file.mtimeMs)) {
           out.skipped++;
           budget -= file.size;
           continue;

@@ -16,6 +16,7 @@ import {
   utimes,
 } from "node:fs/promises";
 import { join } from "node:path";
+import { sameModificationTime } from "../adapters/file-times.ts";
 
 export interface MirrorResult {
   copied: number;
@@ -89,7 +90,7 @@ async function mirrorEntry(
   const src = await lstat(from);
   if (sameKind) {
     const dst = await lstat(to);
-    if (dst.size === src.size && Math.trunc(dst.mtimeMs) === Math.trunc(src.mtimeMs)) {
+    if (dst.size === src.size && sameModificationTime(dst.mtimeMs, src.mtimeMs)) {
       if ((dst.mode & 0o7777) !== (src.mode & 0o7777)) await chmod(to, src.mode & 0o7777);
       return;
     }
@@ -97,7 +98,7 @@ async function mirrorEntry(
   }
   await copyFile(from, to);
   await chmod(to, src.mode & 0o7777);
-  await utimes(to, src.atime, src.mtime);
+  await utimes(to, src.atimeMs / 1000, src.mtimeMs / 1000);
   result.copied++;
 }
 
