@@ -16,7 +16,8 @@ import {
   type ReplicationConfigurationDescription,
   UpdateFileSystemProtectionCommand,
 } from "@aws-sdk/client-efs";
-import { DrbotError, type ErrorKind } from "../core/errors.ts";
+import { DrbotError, type ErrorCode, type ErrorKind } from "../core/errors.ts";
+import { isNetworkFailure, kindOfHttpStatus } from "../core/http-errors.ts";
 import type { Logger } from "../core/logger.ts";
 import type {
   EfsPort,
@@ -351,17 +352,6 @@ interface SdkErrorShape {
   $metadata?: { httpStatusCode?: number; requestId?: string };
 }
 
-const NETWORK_CODES = new Set([
-  "ECONNRESET",
-  "ECONNREFUSED",
-  "EPIPE",
-  "ETIMEDOUT",
-  "EHOSTUNREACH",
-  "ENETUNREACH",
-  "ENOTFOUND",
-  "EAI_AGAIN",
-]);
-
 /** SDK errors -> DrbotError with a stable code and a message an on-call human can act on. */
 function translate(err: unknown, call: Call): DrbotError {
   if (err instanceof DrbotError) return err;
@@ -372,7 +362,7 @@ function translate(err: unknown, call: Call): DrbotError {
   const detail = `${name}${e.message && e.message !== name ? `: ${e.message}` : ""}${
     e.$metadata?.requestId ? `; AWS request id ${e.$metadata.requestId}` : ""
   }`;
-  const make = (kind: ErrorKind, code: string, summary: string, hint: string) =>
+  const make = (kind: ErrorKind, code: ErrorCode, summary: string, hint: string) =>
     new DrbotError(kind, code, `${what} failed: ${summary} (${detail}).`, { hint, cause: err });
 
   switch (name) {
@@ -436,61 +426,55 @@ function translate(err: unknown, call: Call): DrbotError {
       "AWS throttled the request",
       "It is retried automatically; if it persists, look for other clients calling the EFS API in this account.",
     );
-  if (status !== undefined && status >= 500)
-    return make(
-      "transient",
-      "efs.unavailable",
-      `the EFS API in ${call.region} answered with a server error (HTTP ${status})`,
-      `It is retried automatically; check the AWS Health Dashboard for EFS in ${call.region}.`,
-    );
-  if (status === 401 || status === 403)
-    return make(
-      "forbidden",
-      "efs.forbidden",
-      "access was denied",
-      `Check that drbot's IAM role allows elasticfilesystem:${call.operation} on this file system in ${call.region}.`,
-    );
-  if (status === 404)
-    return make(
-      "not_found",
-      "efs.not_found",
-      "AWS answered not found",
-      "Check the file system id and region.",
-    );
-  if (status === 409)
-    return make(
-      "conflict",
-      "efs.conflict",
-      "the file system is not in a state that allows this",
-      "Check the file system and its replication in the EFS console.",
-    );
-  if (status === 400 || status === 422)
-    return make(
-      "invalid",
-      "efs.invalid_request",
-      "AWS rejected the request as invalid",
-      "Check the file system id and the drbot.yaml settings for this site.",
-    );
-  if (isNetworkError(e))
+  if (status === undefined && isNetworkFailure(err))
     return make(
       "transient",
       "efs.unreachable",
       `the EFS API in ${call.region} could not be reached`,
       `It is retried automatically; if it persists, the region may be down (AWS Health Dashboard) or the network path to the EFS endpoint is broken.`,
     );
-  return make(
-    "internal",
-    "efs.unexpected",
-    "unexpected error",
-    "Look at the worker logs for this job; this may be a bug in drbot.",
-  );
-}
-
-function isNetworkError(e: SdkErrorShape): boolean {
-  if (e.$metadata?.httpStatusCode !== undefined) return false;
-  return (
-    (e.code !== undefined && NETWORK_CODES.has(e.code)) ||
-    e.name === "TimeoutError" ||
-    e.name === "RequestTimeout"
-  );
+  switch (status === undefined ? "internal" : kindOfHttpStatus(status)) {
+    case "transient":
+      return make(
+        "transient",
+        "efs.unavailable",
+        `the EFS API in ${call.region} failed with HTTP ${status}`,
+        `It is retried automatically; check the AWS Health Dashboard for EFS in ${call.region}.`,
+      );
+    case "forbidden":
+      return make(
+        "forbidden",
+        "efs.forbidden",
+        "access was denied",
+        `Check that drbot's IAM role allows elasticfilesystem:${call.operation} on this file system in ${call.region}.`,
+      );
+    case "not_found":
+      return make(
+        "not_found",
+        "efs.not_found",
+        "AWS answered not found",
+        "Check the file system id and region.",
+      );
+    case "conflict":
+      return make(
+        "conflict",
+        "efs.conflict",
+        "the file system is not in a state that allows this",
+        "Check the file system and its replication in the EFS console.",
+      );
+    case "invalid":
+      return make(
+        "invalid",
+        "efs.invalid_request",
+        "AWS rejected the request as invalid",
+        "Check the file system id and the drbot.yaml settings for this site.",
+      );
+    default:
+      return make(
+        "internal",
+        "efs.unexpected",
+        "unexpected error",
+        "Look at the worker logs for this job; this may be a bug in drbot.",
+      );
+  }
 }

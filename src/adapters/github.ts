@@ -11,6 +11,7 @@ import { type ThrottlingOptions, throttling } from "@octokit/plugin-throttling";
 import { Octokit } from "@octokit/rest";
 import { formatDuration } from "../core/duration.ts";
 import { DrbotError } from "../core/errors.ts";
+import { isNetworkFailure, kindOfHttpStatus } from "../core/http-errors.ts";
 import type { Metrics } from "../core/metrics.ts";
 import type {
   CommitResult,
@@ -493,38 +494,38 @@ class GitHubRepository implements GitPort {
         ...(wait.ms === undefined ? {} : { retryAfterMs: wait.ms }),
       });
     }
-    if (status === 403) {
-      return new DrbotError("forbidden", "git.forbidden", failed, {
-        hint: `Give the token Contents read and write access to ${repo} (the repo scope for a classic token), and check branch protection.`,
-        cause: err,
-      });
-    }
-    if (status === 404) {
-      return new DrbotError("not_found", "git.not_found", failed, {
-        hint: `Check git.owner, git.repo and git.apiUrl; GitHub also answers 404 when the token cannot see ${repo}.`,
-        cause: err,
-      });
-    }
-    if (status === 409) {
-      return new DrbotError("conflict", "git.conflict", failed, {
-        hint: `Check that ${repo} is not empty or archived.`,
-        cause: err,
-      });
-    }
-    if (status === 400 || status === 422) {
-      return new DrbotError("invalid", "git.rejected", failed, {
-        hint: "GitHub refused the request itself: check the file paths and the configured branch.",
-        cause: err,
-      });
-    }
     // Octokit reports connection failures and timeouts as status 500 too.
-    if (status === 429 || (status !== undefined && status >= 500)) {
-      return new DrbotError("transient", "git.unavailable", failed, {
-        hint: "GitHub or the network path to it is failing; the job retries with backoff. Check githubstatus.com or the Enterprise server.",
-        cause: err,
-      });
+    const kind =
+      status !== undefined ? kindOfHttpStatus(status) : isNetworkFailure(err) ? "transient" : "internal";
+    switch (kind) {
+      case "forbidden":
+        return new DrbotError("forbidden", "git.forbidden", failed, {
+          hint: `Give the token Contents read and write access to ${repo} (the repo scope for a classic token), and check branch protection.`,
+          cause: err,
+        });
+      case "not_found":
+        return new DrbotError("not_found", "git.not_found", failed, {
+          hint: `Check git.owner, git.repo and git.apiUrl; GitHub also answers 404 when the token cannot see ${repo}.`,
+          cause: err,
+        });
+      case "conflict":
+        return new DrbotError("conflict", "git.conflict", failed, {
+          hint: `Check that ${repo} is not empty or archived.`,
+          cause: err,
+        });
+      case "invalid":
+        return new DrbotError("invalid", "git.rejected", failed, {
+          hint: "GitHub refused the request itself: check the file paths and the configured branch.",
+          cause: err,
+        });
+      case "transient":
+        return new DrbotError("transient", "git.unavailable", failed, {
+          hint: "GitHub or the network path to it is failing; the job retries with backoff. Check githubstatus.com or the Enterprise server.",
+          cause: err,
+        });
+      default:
+        return new DrbotError("internal", "git.unexpected", failed, { cause: err });
     }
-    return new DrbotError("internal", "git.unexpected", failed, { cause: err });
   }
 }
 

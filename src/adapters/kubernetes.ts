@@ -15,7 +15,8 @@ import {
   setHeaderOptions,
   VersionApi,
 } from "@kubernetes/client-node";
-import { DrbotError, type ErrorKind } from "../core/errors.ts";
+import { DrbotError, type ErrorCode, type ErrorKind } from "../core/errors.ts";
+import { isNetworkFailure, kindOfHttpStatus } from "../core/http-errors.ts";
 import type {
   ApplyOptions,
   ClusterPort,
@@ -317,7 +318,7 @@ class KubernetesCluster implements ClusterPort {
   private translate(err: unknown, action: string): DrbotError {
     if (err instanceof DrbotError) return err;
     const on = `${action} Kubernetes cluster "${this.name}"`;
-    const fail = (kind: ErrorKind, code: string, message: string, hint?: string) =>
+    const fail = (kind: ErrorKind, code: ErrorCode, message: string, hint?: string) =>
       new DrbotError(kind, code, message, { cause: err, ...(hint ? { hint } : {}) });
     if (err instanceof ApiException) {
       const http = err.code as number;
@@ -339,10 +340,6 @@ class KubernetesCluster implements ClusterPort {
           `drbot's credentials were rejected (401 Unauthorized) trying to ${on}; ${rbac} (the token may be expired or revoked).`,
         );
       }
-      if (http === 403) {
-        return fail("forbidden", "kube.forbidden", `drbot is not allowed to ${on} (403: ${said}); ${rbac}.`);
-      }
-      if (http === 404) return fail("not_found", "kube.not_found", `Could not ${on}: ${said}.`);
       if (http === 409 && status.causes.some((c) => c.reason === "FieldManagerConflict")) {
         return fail(
           "conflict",
@@ -351,27 +348,41 @@ class KubernetesCluster implements ClusterPort {
           "Someone changed these fields outside drbot; find out who, then re-apply with force to take them over.",
         );
       }
-      // Any other 409 is an optimistic-concurrency race (the object changed under us): retry.
+      // Any other 409 is an optimistic-concurrency race (the object changed under us), and a 410
+      // an expired watch or list continuation: both go away when asked again.
       if (http === 409) return fail("transient", "kube.conflict", `Could not ${on}: ${said}.`);
-      if (http === 400 || http === 422) {
-        return fail(
-          "invalid",
-          http === 422 ? "kube.invalid" : "kube.bad_request",
-          `Could not ${on}: the API server rejected it: ${said}.`,
-          /immutable/.test(said)
-            ? "Fields the server calls immutable only change by deleting and recreating the object."
-            : "Fix the manifest (template or Git copy) and retry.",
-        );
+      switch (http === 410 ? "transient" : kindOfHttpStatus(http)) {
+        case "forbidden":
+          return fail(
+            "forbidden",
+            "kube.forbidden",
+            `drbot is not allowed to ${on} (${http}: ${said}); ${rbac}.`,
+          );
+        case "not_found":
+          return fail("not_found", "kube.not_found", `Could not ${on}: ${said}.`);
+        case "invalid":
+          return fail(
+            "invalid",
+            http === 422 ? "kube.invalid" : "kube.bad_request",
+            `Could not ${on}: the API server rejected it: ${said}.`,
+            /immutable/.test(said)
+              ? "Fields the server calls immutable only change by deleting and recreating the object."
+              : "Fix the manifest (template or Git copy) and retry.",
+          );
+        case "transient":
+          return fail(
+            "transient",
+            http === 429 ? "kube.throttled" : "kube.server_error",
+            `Could not ${on}: the API server answered ${http}: ${said}.`,
+            "This is usually temporary; drbot retries it.",
+          );
+        default:
+          return fail(
+            "internal",
+            "kube.unexpected_status",
+            `Could not ${on}: unexpected HTTP ${http}: ${said}.`,
+          );
       }
-      if (http === 408 || http === 410 || http === 429 || http >= 500) {
-        return fail(
-          "transient",
-          http === 429 ? "kube.throttled" : "kube.server_error",
-          `Could not ${on}: the API server answered ${http}: ${said}.`,
-          "This is usually temporary; drbot retries it.",
-        );
-      }
-      return fail("internal", "kube.unexpected_status", `Could not ${on}: unexpected HTTP ${http}: ${said}.`);
     }
     const server = this.clients?.server ?? "its API server";
     if (isTimeout(err)) {
@@ -382,7 +393,7 @@ class KubernetesCluster implements ClusterPort {
         `Could not ${on}: ${server} did not answer within ${seconds} s.`,
       );
     }
-    if (isNetworkError(err)) {
+    if (isNetworkFailure(err)) {
       return fail(
         "transient",
         "kube.unreachable",
@@ -488,10 +499,6 @@ function toPlain(value: unknown): KubeObject {
 
 function isTimeout(err: unknown): boolean {
   return err instanceof RequestTimeout || (err instanceof Error && err.name === "TimeoutError");
-}
-
-function isNetworkError(err: unknown): boolean {
-  return err instanceof TypeError && /fetch failed/.test(err.message);
 }
 
 function errorText(err: unknown): string {

@@ -11,6 +11,7 @@ import {
   WebClient,
 } from "@slack/web-api";
 import { DrbotError, type ErrorKind } from "../core/errors.ts";
+import { kindOfHttpStatus } from "../core/http-errors.ts";
 import type { Logger } from "../core/logger.ts";
 import type { Blocks, ChatPort, MessageRef } from "../core/ports/chat.ts";
 import { scrub, scrubDeep } from "../core/secrets.ts";
@@ -227,15 +228,20 @@ export function translateSlackError(err: unknown, method: string, target: string
 
   if (code === ErrorCode.HTTPError) {
     const status = (err as { statusCode: number }).statusCode;
-    return new DrbotError(httpKind(status), `slack.http_${status}`, `${what} failed with HTTP ${status}.`, {
-      hint:
-        status === 404
-          ? "Check SLACK_API_URL: it must end in /api/ (Slack's is https://slack.com/api/)."
-          : status >= 500
-            ? "Slack (or the proxy in SLACK_API_URL) is having trouble; it will be retried."
-            : "Check SLACK_API_URL and any proxy in between.",
-      cause: err,
-    });
+    return new DrbotError(
+      kindOfHttpStatus(status),
+      `slack.http_${status}`,
+      `${what} failed with HTTP ${status}.`,
+      {
+        hint:
+          status === 404
+            ? "Check SLACK_API_URL: it must end in /api/ (Slack's is https://slack.com/api/)."
+            : status >= 500
+              ? "Slack (or the proxy in SLACK_API_URL) is having trouble; it will be retried."
+              : "Check SLACK_API_URL and any proxy in between.",
+        cause: err,
+      },
+    );
   }
 
   if (code === ErrorCode.RequestError) {
@@ -259,15 +265,6 @@ export function translateSlackError(err: unknown, method: string, target: string
   return new DrbotError("internal", "slack.unexpected", `${what} failed unexpectedly: ${causeOf(err)}.`, {
     cause: err,
   });
-}
-
-function httpKind(status: number): ErrorKind {
-  if (status === 408 || status === 429 || status >= 500) return "transient";
-  if (status === 401 || status === 403) return "forbidden";
-  if (status === 404) return "not_found";
-  if (status === 409) return "conflict";
-  if (status === 400 || status === 422) return "invalid";
-  return "internal";
 }
 
 function unexpected(method: string, target: string, what: string): DrbotError {

@@ -1,7 +1,11 @@
 // Coded errors. The kind decides what the job runner does (retry transient ones with backoff,
 // fail the rest at once) and the message is written for the human who reads it in Slack.
 
+import type { ErrorCode } from "./error-codes.ts";
+import { isNetworkFailure } from "./http-errors.ts";
 import { escapeMrkdwn, Mrkdwn } from "./mrkdwn.ts";
+
+export type { ErrorCode } from "./error-codes.ts";
 
 export type ErrorKind =
   | "invalid" // bad input or configuration: fix the request
@@ -14,7 +18,7 @@ export type ErrorKind =
 export class DrbotError extends Error {
   readonly kind: ErrorKind;
   /** Stable machine-readable code, e.g. `efs.replication_not_found`. */
-  readonly code: string;
+  readonly code: ErrorCode;
   /** What the reader should do next: drbot's own wording (trusted in mrkdwn). */
   readonly hint: string | undefined;
   /** The message as safe mrkdwn, when it was built with `md` (mentions, code spans). */
@@ -24,7 +28,7 @@ export class DrbotError extends Error {
 
   constructor(
     kind: ErrorKind,
-    code: string,
+    code: ErrorCode,
     message: string | Mrkdwn,
     options?: { hint?: string; cause?: unknown; retryAfterMs?: number },
   ) {
@@ -38,15 +42,6 @@ export class DrbotError extends Error {
   }
 }
 
-const NETWORK_CODES = new Set([
-  "ECONNREFUSED",
-  "ECONNRESET",
-  "ETIMEDOUT",
-  "EPIPE",
-  "EAI_AGAIN",
-  "EHOSTUNREACH",
-]);
-
 /**
  * Worth retrying: a DrbotError that says so, or a connection-level failure from a client drbot
  * does not wrap (Redis through ioredis): a restarting Redis must not fail a job for good.
@@ -54,8 +49,7 @@ const NETWORK_CODES = new Set([
 export function isTransient(err: unknown): boolean {
   if (err instanceof DrbotError) return err.kind === "transient";
   if (!(err instanceof Error)) return false;
-  const code = (err as NodeJS.ErrnoException).code;
-  if (code && NETWORK_CODES.has(code)) return true;
+  if (isNetworkFailure(err)) return true;
   // Redis during a restart or a Sentinel/Cluster failover: a command cut off with its connection,
   // a master without its replicas (min-replicas-to-write), a demoted master, a cluster moving slots.
   return /Connection is closed|Stream isn't writeable|MaxRetriesPerRequestError|Reached the max retries|LOADING Redis is loading|Command aborted due to connection close|^\S+ (READONLY|NOREPLICAS|MASTERDOWN|CLUSTERDOWN|TRYAGAIN) /.test(

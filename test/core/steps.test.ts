@@ -185,7 +185,7 @@ describe("runSteps", () => {
       [
         step("a"),
         step("b", async () => {
-          throw new DrbotError("conflict", "x.broken", "it broke <here>", { hint: "Fix it." });
+          throw new DrbotError("conflict", "volume.exists", "it broke <here>", { hint: "Fix it." });
         }),
         step("c"),
       ],
@@ -214,7 +214,7 @@ describe("runSteps", () => {
   });
 
   it("a transient failure is thrown back for the queue to retry while retries are left", async () => {
-    const transient = new DrbotError("transient", "x.busy", "busy");
+    const transient = new DrbotError("transient", "kube.server_error", "busy");
     const def = definition([
       step("a", async () => {
         throw transient;
@@ -312,7 +312,7 @@ describe("runSteps", () => {
       const def = definition(
         [
           step("plan", async () => {
-            throw new DrbotError("conflict", "x.no", "no");
+            throw new DrbotError("conflict", "dr.plan_stale", "no");
           }),
           step("delete"),
         ],
@@ -324,7 +324,7 @@ describe("runSteps", () => {
     });
 
     it("retries a transient failure for as long as it lasts, even with no queue retries left", async () => {
-      const def = failing(new DrbotError("transient", "x.busy", "busy"));
+      const def = failing(new DrbotError("transient", "kube.server_error", "busy"));
       const before = Date.now();
       const { envelope, error } = await run(def, undefined, { retriesLeft: false });
       expect(envelope.pastPointOfNoReturn).toBe(true);
