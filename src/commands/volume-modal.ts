@@ -2,7 +2,8 @@
 // command; input errors are shown inline beside the fields.
 
 import { setTimeout as sleep } from "node:timers/promises";
-import type { App, types } from "@slack/bolt";
+import type { App } from "@slack/bolt";
+import type { ModalView } from "@slack/types";
 import type { Config } from "../core/config.ts";
 import { errorMessage } from "../core/errors.ts";
 import type { RawVolumeRequest, VolumeField } from "../core/volume-request.ts";
@@ -36,7 +37,7 @@ const FIELDS: Array<{
   { field: "pvc_size", label: "Size (GiB)", hint: "A whole number of GiB, like 10.", placeholder: "10" },
 ];
 
-export function volumeModal(config: Config, channel: string): types.ModalView {
+export function volumeModal(config: Config, channel: string): ModalView {
   const tenants = Object.keys(config.volumes.tenants).sort().slice(0, 100);
   return {
     type: "modal",

@@ -92,7 +92,7 @@ export function registerVolumeCommand(app: App, deps: BotDeps): void {
       await ack();
       try {
         if (!deps.chat) throw new Error("SLACK_BOT_TOKEN is not set");
-        await deps.chat.openView(command.trigger_id, volumeModal(deps.config, command.channel_id) as never);
+        await deps.chat.openView(command.trigger_id, volumeModal(deps.config, command.channel_id));
         count("modal");
       } catch (err) {
         await respond(

@@ -1,6 +1,7 @@
 // The one status message a job has in its channel, rendered from the job's envelope alone so
 // any worker (or the same one after a restart) can redraw it exactly.
 
+import type { KnownBlock } from "@slack/types";
 import { formatDuration } from "./duration.ts";
 import { escapeMrkdwn, Mrkdwn, mention } from "./mrkdwn.ts";
 import type { Blocks } from "./ports/chat.ts";
@@ -75,7 +76,7 @@ export function renderStatusCard(
     return `${MARK[r.status]} ${i + 1}. ${s.title} _${r.status}_${stepDuration(r)}${detail}`;
   });
 
-  const blocks: Record<string, unknown>[] = [
+  const blocks: KnownBlock[] = [
     {
       type: "section",
       text: { type: "mrkdwn", text: truncate(`${icon} *${title}* — *${state}*${took}`, 3000) },

@@ -1,5 +1,6 @@
 // The Slack ChatPort against the Slack fake, through the real WebClient: what lands in Slack, and
 // which DrbotError (kind, code, actionable message) each failure becomes.
+import type { KnownBlock, ModalView } from "@slack/types";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createSlackChat, type SlackChatOptions, slackRetry } from "../../src/adapters/slack.ts";
 import { DrbotError, errorMessage } from "../../src/core/errors.ts";
@@ -57,7 +58,9 @@ describe("Slack ChatPort", () => {
 
   it("posts a status message by channel name and returns the channel id, then threads replies under it", async () => {
     const port = chat();
-    const blocks = [{ type: "section", text: { type: "mrkdwn", text: "*create volume* running" } }];
+    const blocks: KnownBlock[] = [
+      { type: "section", text: { type: "mrkdwn", text: "*create volume* running" } },
+    ];
     const ref = await port.post("#ops", "create volume: running", blocks);
     expect(ref.channel).toBe("C0OPS0001");
     expect(slack.message("C0OPS0001", ref.ts)).toMatchObject({ text: "create volume: running", blocks });
@@ -69,7 +72,7 @@ describe("Slack ChatPort", () => {
 
   it("updates a message in place, and an update without blocks leaves none behind", async () => {
     const port = chat();
-    const buttons = [
+    const buttons: KnownBlock[] = [
       {
         type: "actions",
         elements: [
@@ -83,7 +86,9 @@ describe("Slack ChatPort", () => {
       },
     ];
     const ref = await port.post("C0OPS0001", "approval pending", buttons);
-    const outcome = [{ type: "section", text: { type: "mrkdwn", text: "Approved by <@U0ALICE01>" } }];
+    const outcome: KnownBlock[] = [
+      { type: "section", text: { type: "mrkdwn", text: "Approved by <@U0ALICE01>" } },
+    ];
 
     await port.update(ref, "approved", outcome);
     expect(slack.message(ref.channel, ref.ts)).toMatchObject({ text: "approved", blocks: outcome });
@@ -107,7 +112,7 @@ describe("Slack ChatPort", () => {
 
   it("opens a modal with a fresh trigger id, and explains a stale or reused one", async () => {
     const port = chat();
-    const view = {
+    const view: ModalView = {
       type: "modal",
       callback_id: "volume_create",
       title: { type: "plain_text", text: "New volume" },

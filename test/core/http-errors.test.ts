@@ -29,15 +29,15 @@ describe("isNetworkFailure", () => {
     expect(isNetworkFailure(errno("ENOTFOUND"))).toBe(true);
     // Node's fetch: TypeError("fetch failed") with the socket's error as its cause.
     expect(isNetworkFailure(new TypeError("fetch failed", { cause: errno("ECONNRESET") }))).toBe(true);
-    expect(isNetworkFailure(new Error("wrapped", { cause: new Error("inner", { cause: errno("EPIPE") }) }))).toBe(
-      true,
-    );
+    expect(
+      isNetworkFailure(new Error("wrapped", { cause: new Error("inner", { cause: errno("EPIPE") }) })),
+    ).toBe(true);
   });
 
   it("is a timeout", () => {
-    expect(isNetworkFailure(new DOMException("The operation was aborted due to timeout", "TimeoutError"))).toBe(
-      true,
-    );
+    expect(
+      isNetworkFailure(new DOMException("The operation was aborted due to timeout", "TimeoutError")),
+    ).toBe(true);
   });
 
   it("is not an answer, a file error or anything else", () => {

@@ -6,14 +6,16 @@ export interface MessageRef {
   ts: string;
 }
 
-/** Slack Block Kit blocks; kept opaque here. */
-export type Blocks = readonly Record<string, unknown>[];
+import type { KnownBlock, ModalView } from "@slack/types";
+
+/** Slack Block Kit blocks, typed by Slack's own definitions (a wrong field fails the type check). */
+export type Blocks = readonly KnownBlock[];
 
 export interface ChatPort {
   authTest(): Promise<{ userId: string; team: string }>;
   post(channel: string, text: string, blocks?: Blocks, threadTs?: string): Promise<MessageRef>;
   update(ref: MessageRef, text: string, blocks?: Blocks): Promise<void>;
   postEphemeral(channel: string, user: string, text: string, blocks?: Blocks): Promise<void>;
-  openView(triggerId: string, view: Record<string, unknown>): Promise<void>;
+  openView(triggerId: string, view: ModalView): Promise<void>;
   usergroupMembers(groupId: string): Promise<string[]>;
 }

@@ -2,6 +2,7 @@
 // from whom, when it expires; Approve/Deny buttons while pending, the outcome with names after.
 // One card for every gated operation (DR operations, volume deletes).
 
+import type { KnownBlock } from "@slack/types";
 import type { ApprovalRecord } from "../../core/approvals.ts";
 import { joinMd, Mrkdwn, md, mention } from "../../core/mrkdwn.ts";
 import type { Blocks } from "../../core/ports/chat.ts";
@@ -72,7 +73,7 @@ export function approvalCard(record: ApprovalRecord): { text: string; blocks: Bl
       ? md`:heavy_multiplication_x: *Withdrawn* by drbot: ${record.withdrawn}. Nothing was changed.`
       : md`:heavy_multiplication_x: *Cancelled* by ${mention(record.requester)}. Nothing was changed.`,
   };
-  const blocks: Record<string, unknown>[] = [
+  const blocks: KnownBlock[] = [
     { type: "header", text: { type: "plain_text", text: truncate(`${what}: approval needed`, 150) } },
     {
       type: "section",
