@@ -212,15 +212,17 @@ describe("notifier against a scripted chat", () => {
     n.card("job", { channel: "C1", ts: undefined }, "v0");
     expect(await until(() => chat.calls.length === 1)).toBe(true);
     const postedAt = chat.calls[0]?.at as number;
-    await delay(80);
+    await delay(100);
+    await delay(100);
     for (let i = 1; i <= 20; i++) n.card("job", { channel: "C1", ts: undefined }, `v${i}`);
     await delay(40);
     expect(chat.calls).toHaveLength(1);
     expect(await until(() => chat.calls.length === 2)).toBe(true);
     expect(chat.ops()[1]).toBe("update C1@1.000 v20");
+    // Due 300 ms after the post, not 300 ms after the change.
     const gap = (chat.calls[1]?.at as number) - postedAt;
     expect(gap).toBeGreaterThanOrEqual(295);
-    expect(gap).toBeLessThan(450);
+    expect(gap).toBeLessThan(420);
     await delay(30);
     expect(chat.calls).toHaveLength(2);
   });
@@ -386,6 +388,11 @@ describe("notifier against a scripted chat", () => {
       channel: "C2",
       ts: "2.000",
     });
+    // The card delivered without a listener is still alive: a later change reaches it.
+    n.card("b", { channel: "C2", ts: undefined }, "later");
+    expect(await n.settle("b", 1_000)).toBe(true);
+    expect(chat.ops().pop()).toBe("update C2@2.000 later");
+    chat.calls.pop();
     expect(await n.deliver("c", { channel: "C3", ts: "5.000" }, "known")).toEqual({
       channel: "C3",
       ts: "5.000",
@@ -408,6 +415,18 @@ describe("notifier against a scripted chat", () => {
     const n = make({ minIntervalMs: 10_000, retryDelayMs: 10 });
     chat.failAlways = passing();
     expect(await n.deliver("a", { channel: "C1", ts: undefined }, "x", undefined, 100)).toBeUndefined();
+  });
+
+  it("deliver answers nothing, without throwing, when its card was dropped and forgotten meanwhile", async () => {
+    const n = make({ minIntervalMs: 10_000 });
+    chat.failures.push(refused());
+    const delivered = n.deliver("a", { channel: "C0GONE", ts: undefined }, "x", undefined, 1_000);
+    // Dropped (the refusal is logged) while deliver still waits; then forgotten.
+    expect(
+      await until(() => logs.some((l) => l.msg === "chat refused this card for good; dropping it")),
+    ).toBe(true);
+    n.forget("a");
+    await expect(delivered).resolves.toBeUndefined();
   });
 
   it("forgets a card only once everything about it is delivered", async () => {

@@ -2,7 +2,7 @@
 // Each state has its icon and word, hidden steps show only once they ran, a failed or halted
 // job says why and what next, and no section exceeds Slack's 3,000 characters.
 
-import type { KnownBlock, SectionBlock } from "@slack/types";
+import type { ContextBlock, KnownBlock, SectionBlock } from "@slack/types";
 import { describe, expect, it } from "vitest";
 import { Mrkdwn } from "../../src/core/mrkdwn.ts";
 import {
@@ -275,6 +275,12 @@ describe("renderStatusCard", () => {
     expect(card.text.endsWith("…")).toBe(true);
     const sections = texts(card.blocks);
     expect(sections).toHaveLength(5);
+    // Every text in the card is mrkdwn, so its mentions and code spans render.
+    expect(card.blocks.map((b) => b.type)).toEqual(["section", "context", "section", "section", "section"]);
+    for (const b of card.blocks) {
+      const text = b.type === "section" ? (b as SectionBlock).text : (b as ContextBlock).elements[0];
+      expect(text?.type).toBe("mrkdwn");
+    }
     for (const [i, text] of sections.entries()) {
       expect(text?.length, `block ${i}`).toBeLessThanOrEqual(3_000);
     }
