@@ -302,6 +302,7 @@ describe("environment: tuning", () => {
 
     it.each([
       "admin",
+      "admin/queues",
       "/",
       "/admin/",
       "/admin queues",
