@@ -65,7 +65,8 @@ export function readEnv(env: NodeJS.ProcessEnv, role: Role): EnvSettings {
     }
   };
 
-  const port = Number(env.PORT ?? "3000");
+  // Empty means unset, as for the other settings: never a random port (Number("") is 0).
+  const port = Number(env.PORT || "3000");
   if (!Number.isInteger(port) || port < 0 || port > 65535)
     problems.push(`PORT: expected a TCP port, got "${env.PORT}"`);
 

@@ -66,8 +66,9 @@ export function createMetrics(sources: MetricSources = {}) {
       ...(lastDrillSuccess && {
         async collect() {
           const at = await lastDrillSuccess().catch(() => undefined);
-          this.reset();
+          // reset() leaves a label-less gauge at 0 (a drill in 1970): remove the series instead.
           if (at) this.set(at / 1000);
+          else this.remove({});
         },
       }),
     }),

@@ -322,3 +322,227 @@ describe("environment", () => {
     expect(() => readEnv({ GITHUB_TOKEN: "ghp_x123" }, "bot")).toThrow(/SLACK_BOT_TOKEN: required/);
   });
 });
+
+describe("configuration: fields", () => {
+  const parsed = (change: (c: Record<string, any>) => void) => parseConfig(withChange(change), source);
+
+  it("says which file is not valid and lists each problem on its own line", () => {
+    let err: unknown;
+    try {
+      parsed((c) => {
+        c.volumes.maxSizeGi = 0;
+        c.git.owner = "";
+      });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(ConfigError);
+    expect((err as Error).name).toBe("ConfigError");
+    expect((err as Error).message).toBe(
+      `${source} is not valid:\n  - volumes.maxSizeGi: must be at least 1\n  - git.owner: expected a GitHub user or organisation`,
+    );
+  });
+
+  it("normalises absolute paths: no trailing or doubled slashes, the root kept", () => {
+    const config = parsed((c) => {
+      c.sites.primary.efs.mountPath = "/mnt//efs.d/primary//";
+      c.sites.secondary.efs.mountPath = "/";
+      c.volumes.rootDirectory = "/k8s_static-volumes/";
+    });
+    expect(config.sites.primary.efs.mountPath).toBe("/mnt/efs.d/primary");
+    expect(config.sites.secondary.efs.mountPath).toBe("/");
+    expect(config.volumes.rootDirectory).toBe("/k8s_static-volumes");
+  });
+
+  it.each([
+    ["/mnt/./efs", "expected an absolute path without . or .. components, like /mnt/efs/primary"],
+    ["/mnt/efs/..", "expected an absolute path without . or .. components, like /mnt/efs/primary"],
+    ["/mnt/efs primary", "expected only letters, digits, '.', '_', '-' and '/'"],
+    ["/mnt/€fs", "expected only letters, digits, '.', '_', '-' and '/'"],
+  ])("refuses the mount path %j", (path, expected) => {
+    expect(problemsOf(withChange((c) => (c.sites.primary.efs.mountPath = path)))).toEqual([
+      `sites.primary.efs.mountPath: ${expected}`,
+    ]);
+  });
+
+  it("accepts a nested relative Git folder with dots in its names", () => {
+    expect(parsed((c) => (c.git.directory = "dr/PV.PVCs")).git.directory).toBe("dr/PV.PVCs");
+  });
+
+  it.each([
+    ["PV-PVCs/../etc", "expected a relative folder like PV-PVCs, without . or .. components"],
+    ["./PV-PVCs", "expected a relative folder like PV-PVCs, without . or .. components"],
+    ["PV-PVCs/", "expected a relative folder like PV-PVCs, without . or .. components"],
+    ["PV//PVCs", "expected a relative folder like PV-PVCs, without . or .. components"],
+    ["PV PVCs/x", "expected only letters, digits, '.', '_', '-' and '/'"],
+  ])("refuses the Git folder %j", (directory, expected) => {
+    expect(problemsOf(withChange((c) => (c.git.directory = directory)))).toEqual([
+      `git.directory: ${expected}`,
+    ]);
+  });
+
+  it("refuses a zero duration", () => {
+    expect(problemsOf(withChange((c) => (c.approvals.failover.expiresAfter = "0s")))).toEqual([
+      'approvals.failover.expiresAfter: expected a duration like 90s, 30m or 2h, got "0s"',
+    ]);
+  });
+
+  it("accepts namespace names and prefixes for a tenant, and refuses anything else", () => {
+    const config = parsed((c) => (c.volumes.tenants.sales.namespaces = ["shop-prod", "shop-*"]));
+    expect(config.volumes.tenants.sales?.namespaces).toEqual(["shop-prod", "shop-*"]);
+    const problems = problemsOf(
+      withChange(
+        (c) => (c.volumes.tenants.sales.namespaces = ["shop-prod", "Shop", "*-shop", "shop-**", "sh_op-*"]),
+      ),
+    );
+    expect(problems).toHaveLength(4);
+    expect(problems[0]).toMatch(
+      /^volumes\.tenants\.sales\.namespaces\.1: namespace "Shop" .* \(a name, or a prefix like shop-\*\)$/,
+    );
+    expect(problems[1]).toMatch(
+      /^volumes\.tenants\.sales\.namespaces\.2: namespace "\*-shop" .* \(a name, or a prefix like shop-\*\)$/,
+    );
+    expect(problems[2]).toMatch(/^volumes\.tenants\.sales\.namespaces\.3: namespace "shop-\*\*" /);
+    // The prefix before -* is checked whole.
+    expect(problems[3]).toMatch(/^volumes\.tenants\.sales\.namespaces\.4: namespace "sh_op" /);
+    expect(problemsOf(withChange((c) => (c.volumes.tenants.sales.namespaces = [])))).toEqual([
+      "volumes.tenants.sales.namespaces: needs at least 1 entries",
+    ]);
+  });
+
+  it("counts failover approvers: enough users, or any group", () => {
+    expect(
+      parsed((c) => (c.approvals.failover.approvers = { users: ["U0APR1", "U0APR2"] })).approvals.failover
+        .approvers,
+    ).toEqual({ users: ["U0APR1", "U0APR2"], groups: [] });
+    expect(
+      parsed((c) => (c.approvals.failover.approvers = { users: ["U0APR1"], groups: ["S0SRE"] })).approvals
+        .failover.approvers.groups,
+    ).toEqual(["S0SRE"]);
+    expect(
+      problemsOf(
+        withChange((c) => {
+          c.approvals.failover.required = 3;
+          c.approvals.failover.approvers = { users: ["U0APR1", "U0APR2"] };
+        }),
+      ),
+    ).toEqual([
+      "approvals.failover.approvers: lists 2 user(s) and no group, but 3 distinct approvals are required",
+    ]);
+  });
+
+  it("reads a drill schedule in cron form, and refuses what is not one", () => {
+    expect(parsed((c) => (c.drills.schedule = "0 6 * * 1")).drills.schedule).toBe("0 6 * * 1");
+    expect(parsed((c) => (c.drills.schedule = "0 0 6 * * 1")).drills.schedule).toBe("0 0 6 * * 1");
+    expect(parsed(() => {}).drills.schedule).toBeUndefined();
+    for (const schedule of ["every monday", "0 6 * *", " 0 6 * *", "0  6 * *", "6"]) {
+      expect(problemsOf(withChange((c) => (c.drills.schedule = schedule))), schedule).toEqual([
+        'drills.schedule: expected a cron expression (UTC), like "0 6 * * 1"',
+      ]);
+    }
+  });
+
+  it("fills volume deletion approvals from the failover approvers: one, within a day", () => {
+    const config = parsed((c) => delete c.approvals.volumeDelete);
+    expect(config.approvals.volumeDelete).toEqual({
+      required: 1,
+      approvers: config.approvals.failover.approvers,
+      expiresAfter: 24 * 3_600_000,
+    });
+  });
+
+  it("keeps volume deletion approvals that are set", () => {
+    const config = parsed(
+      (c) =>
+        (c.approvals.volumeDelete = { required: 2, approvers: { groups: ["S0OPS"] }, expiresAfter: "2h" }),
+    );
+    expect(config.approvals.volumeDelete).toEqual({
+      required: 2,
+      approvers: { users: [], groups: ["S0OPS"] },
+      expiresAfter: 2 * 3_600_000,
+    });
+    expect(parsed((c) => (c.approvals.volumeDelete = { required: 3 })).approvals.volumeDelete).toEqual({
+      required: 3,
+      approvers: { users: ["U0APR1", "U0APR2"], groups: ["S0SRE"] },
+      expiresAfter: 86_400_000,
+    });
+  });
+
+  it("names the reason a file cannot be read", () => {
+    const dir = mkdtempSync(join(tmpdir(), "drbot-config-"));
+    expect(() => loadConfig(dir)).toThrow(`${dir} is not valid:\n  - cannot read the file (EISDIR)`);
+  });
+
+  it("refuses duplicate keys, naming the line, on one line", () => {
+    const problems = problemsOf(`${example}\ngit:\n  owner: other\n`);
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toMatch(/^not valid YAML at line \d+: Map keys must be unique/);
+    expect(problems[0]).not.toContain("\n");
+  });
+
+  it.each(["", "just text", "42"])("refuses a file that is not a mapping: %j", (text) => {
+    expect(problemsOf(text)).toEqual(["expected a YAML mapping with sites, volumes, git and approvals"]);
+  });
+
+  it("reads a template at an absolute path", () => {
+    const dir = mkdtempSync(join(tmpdir(), "drbot-config-"));
+    const path = join(dir, "abs.yaml");
+    writeFileSync(
+      path,
+      readFileSync(new URL("../../templates/pv-pvc.efs-csi.yaml", import.meta.url), "utf8"),
+    );
+    expect(parsed((c) => (c.volumes.template = path)).template.path).toBe(path);
+  });
+
+  it("finds secrets given as numbers or under any secret-like key, but not mappings named so", () => {
+    expect(problemsOf(withChange((c) => (c.git.password = 123456)))).toEqual([
+      expect.stringMatching(/^git\.password: secrets are not read from the configuration file/),
+    ]);
+    expect(problemsOf(withChange((c) => (c.git.token = { fromEnv: "GITHUB_TOKEN" })))).toEqual([
+      "git.token: is not a known setting (check the spelling)",
+    ]);
+  });
+
+  it.each<[string, (c: Record<string, any>) => void, string]>([
+    ["an empty value", (c) => (c.channels = null), "channels: expected a list"],
+    [
+      "a string for a list",
+      (c) => (c.volumes.tenants.sales.requesters.users = "U0REQ1"),
+      "volumes.tenants.sales.requesters.users: expected a list",
+    ],
+    ["a list for a mapping", (c) => (c.git = []), "git: expected a mapping"],
+    ["a word for a number", (c) => (c.volumes.maxSizeGi = "big"), "volumes.maxSizeGi: expected a number"],
+    ["a missing setting", (c) => delete c.git.owner, "git.owner: is required (expected a string)"],
+    [
+      "a number too big",
+      (c) => (c.volumes.maxSizeGi = 2_000_000),
+      "volumes.maxSizeGi: must be at most 1048576",
+    ],
+    [
+      "an empty string",
+      (c) => (c.sites.primary.cluster.kubeconfig = ""),
+      "sites.primary.cluster.kubeconfig: must not be empty",
+    ],
+  ])("explains %s plainly", (_, change, expected) => {
+    expect(problemsOf(withChange(change))).toEqual([expected]);
+  });
+
+  it("says how long a string may be", () => {
+    expect(
+      problemsOf(withChange((c) => (c.sites.primary.efs.hostname = `${"a".repeat(250)}.com`))),
+    ).toContain("sites.primary.efs.hostname: is longer than 253 characters");
+  });
+
+  it("lists several unknown keys of one mapping", () => {
+    expect(
+      problemsOf(
+        withChange((c) => {
+          c.git.reop = "x";
+          c.git.ownr = "y";
+        }),
+      ),
+    ).toEqual([
+      "git.reop: is not a known setting (check the spelling)\n  - git.ownr: is not a known setting (check the spelling)",
+    ]);
+  });
+});
