@@ -1,11 +1,12 @@
 // The step runner on its own: what an operator relies on when a worker dies, a step fails, or a
 // job waits. Each test drives `runSteps` with real steps and reads the checkpoints it saved.
 
+import { getEventListeners } from "node:events";
 import { Writable } from "node:stream";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { z } from "zod";
 import { DrbotError } from "../../src/core/errors.ts";
-import { createLogger } from "../../src/core/logger.ts";
+import { createLogger, type Logger } from "../../src/core/logger.ts";
 import { md } from "../../src/core/mrkdwn.ts";
 import {
   JobCancelled,
@@ -56,6 +57,21 @@ function definition(steps: Definition["steps"], extra: Partial<Definition> = {})
   };
 }
 
+/** A real logger whose JSON lines are kept, to read what an operator would find in the logs. */
+function capturingLogger() {
+  const lines: Record<string, unknown>[] = [];
+  const logger = createLogger({
+    level: "debug",
+    destination: new Writable({
+      write: (chunk, _e, done) => {
+        lines.push(JSON.parse(String(chunk)));
+        done();
+      },
+    }),
+  });
+  return { logger, lines };
+}
+
 /** Runs a job the way a worker does, keeping every checkpoint and event. */
 async function run(
   def: Definition,
@@ -65,7 +81,12 @@ async function run(
     requester: { id: "U1" },
     origin: { channel: "C1" },
   }),
-  io: { retriesLeft?: boolean; scrub?: (t: string) => string; beforeStep?: () => Promise<void> } = {},
+  io: {
+    retriesLeft?: boolean;
+    scrub?: (t: string) => string;
+    beforeStep?: () => Promise<void>;
+    logger?: Logger;
+  } = {},
   signal?: AbortSignal,
 ) {
   const saves: JobEnvelope<Input, State>[] = [];
@@ -73,7 +94,7 @@ async function run(
   const deps = { calls: [] as string[] };
   let error: unknown;
   try {
-    await runSteps(def, envelope, deps, log, {
+    await runSteps(def, envelope, deps, io.logger ?? log, {
       save: async (e) => {
         saves.push(structuredClone(e));
       },
@@ -453,5 +474,351 @@ describe("waiting helpers", () => {
         onTimeout: (elapsed) => new Error(`still nothing after ${elapsed >= 0 ? "the deadline" : "?"}`),
       }),
     ).rejects.toThrow("still nothing after the deadline");
+  });
+});
+
+describe("runSteps, further", () => {
+  const fresh = (def: Definition) =>
+    newEnvelope(def, { requestId: "req-9", input: { name: "nine" }, requester: { id: "U1" }, origin: {} });
+
+  it("its errors carry their own names and messages, for logs and the queue", () => {
+    expect(new JobFailed("x").name).toBe("JobFailed");
+    expect(new JobCancelled("x").name).toBe("JobCancelled");
+    expect(new JobInterrupted("x").name).toBe("JobInterrupted");
+    const parked = new JobParked(42);
+    expect(parked.name).toBe("JobParked");
+    expect(parked.message).toBe("parked");
+    expect(parked.until).toBe(42);
+  });
+
+  it("a job without a summary ends with an empty one, and no detail is kept for a silent step", async () => {
+    const def = definition([step("a")]);
+    const { envelope } = await run(def);
+    expect(envelope.summary).toEqual([]);
+    expect(envelope.steps.a).toStrictEqual({
+      status: "done",
+      startedAt: expect.any(Number),
+      finishedAt: expect.any(Number),
+      attempts: 1,
+    });
+  });
+
+  it("a step added to the job after it was queued is run too", async () => {
+    const def = definition([step("a"), step("b")]);
+    const envelope = fresh(def);
+    delete envelope.steps.b;
+    const { deps, envelope: done } = await run(def, envelope);
+    expect(deps.calls).toEqual(["a", "b"]);
+    expect(done.steps.b?.status).toBe("done");
+  });
+
+  it("a finished job delivered again is fine without an onEnd", async () => {
+    const def = definition([step("a")]);
+    const first = await run(def);
+    const again = await run(def, first.envelope);
+    expect(again.error).toBeUndefined();
+    expect(again.deps.calls).toEqual([]);
+  });
+
+  it("invalid input names the problem, and the card hears a failure not tied to a step", async () => {
+    const def = definition([step("a")]);
+    const envelope = fresh(def);
+    envelope.input = { name: "NOT valid" };
+    const { error, events, saves } = await run(def, envelope);
+    expect((error as JobFailed).message).toBe("invalid input");
+    const reason = "The job's input is not valid: Invalid string: must match pattern /^[a-z]+$/";
+    expect(envelope.outcome?.reason).toBe(reason);
+    expect(saves).toHaveLength(1);
+    expect(events).toEqual([{ type: "failed", step: "", error: reason }]);
+  });
+
+  it("a permanent failure and a cancellation keep the original error as the cause", async () => {
+    const broken = new DrbotError("conflict", "volume.exists", "broke");
+    const failed = await run(
+      definition([
+        step("a", async () => {
+          throw broken;
+        }),
+      ]),
+    );
+    expect((failed.error as JobFailed).cause).toBe(broken);
+    expect((failed.error as JobFailed).message).toBe("broke");
+
+    const cancel = new JobCancelled("denied");
+    const cancelled = await run(
+      definition([
+        step("a", async () => {
+          throw cancel;
+        }),
+      ]),
+    );
+    expect((cancelled.error as JobFailed).cause).toBe(cancel);
+    expect(cancelled.envelope.steps.a?.finishedAt).toBeTypeOf("number");
+  });
+
+  it("live progress and parking re-render the card at that step", async () => {
+    const def = definition([
+      step("a", async ({ progress }) => {
+        progress("half way");
+        return undefined;
+      }),
+      step("gate", async () => ({ park: { until: 99, detail: "waiting" } })),
+    ]);
+    const { events, saves } = await run(def);
+    expect(events).toEqual([
+      { type: "started", step: "a" },
+      { type: "progress", step: "a" },
+      { type: "finished", step: "a" },
+      { type: "started", step: "gate" },
+      { type: "progress", step: "gate" },
+    ]);
+    expect(saves.at(-1)?.steps.gate).toMatchObject({ status: "waiting", detail: "waiting" });
+  });
+
+  it("a shutdown mid-step re-renders the card at that step", async () => {
+    const controller = new AbortController();
+    const def = definition([
+      step("wait", async ({ signal }) => {
+        const waiting = pause(60_000, signal);
+        controller.abort();
+        await waiting;
+        return undefined;
+      }),
+    ]);
+    const { error, events, envelope } = await run(def, undefined, {}, controller.signal);
+    expect(error).toBeInstanceOf(JobParked);
+    expect(events.at(-1)).toEqual({ type: "progress", step: "wait" });
+    expect(envelope.steps.wait?.attempts).toBe(1);
+  });
+
+  describe("past the point of no return", () => {
+    const def = (run: Step<Input, State, { calls: string[] }>["run"], extra: Partial<Definition> = {}) =>
+      definition([step("plan"), step("delete"), step("apply", run), step("commit")], {
+        pointOfNoReturn: "delete",
+        ...extra,
+      });
+
+    it("waits longer before each retry of a transient failure, and tells the card", async () => {
+      const d = def(async () => {
+        throw new DrbotError("transient", "kube.server_error", "busy");
+      });
+      const envelope = fresh(d);
+      envelope.steps.plan = { status: "done" };
+      envelope.steps.delete = { status: "done" };
+      envelope.pastPointOfNoReturn = true;
+      envelope.steps.apply = { status: "pending", attempts: 2 };
+      const before = Date.now();
+      const { error, events } = await run(d, envelope);
+      expect(envelope.steps.apply).toMatchObject({
+        status: "pending",
+        attempts: 3,
+        detail: "retrying in 8s: busy",
+      });
+      expect((error as JobParked).until).toBeGreaterThanOrEqual(before + 8_000);
+      expect(events.at(-1)).toEqual({ type: "retrying", step: "apply", error: "busy" });
+    });
+
+    it("halts for hours without an onHalt, and a halted job with no way to resume keeps waiting", async () => {
+      const d = def(async () => {
+        throw new DrbotError("forbidden", "git.forbidden", "refused");
+      });
+      const before = Date.now();
+      const halted = await run(d);
+      expect((halted.error as JobParked).until).toBeGreaterThanOrEqual(before + 6 * 3_600_000);
+      expect(halted.envelope.halted?.step).toBe("apply");
+      expect(halted.envelope.steps.apply?.finishedAt).toBeTypeOf("number");
+
+      const again = await run(d, halted.envelope);
+      expect(again.error).toBeInstanceOf(JobParked);
+      expect(again.deps.calls).toEqual([]);
+      expect(again.saves).toEqual([]);
+    });
+
+    it("a resume checkpoints the halted step as pending, says who resumed it, and re-renders", async () => {
+      let fixed = false;
+      const d = def(
+        async () => {
+          if (!fixed) throw new DrbotError("forbidden", "git.forbidden", "refused");
+          return undefined;
+        },
+        { takeResume: async () => ({ by: "<@U0APR1>", at: 5 }) },
+      );
+      const halted = await run(d);
+      expect(halted.envelope.halted).toBeDefined();
+      fixed = true;
+      const resumed = await run(d, halted.envelope);
+      expect(resumed.error).toBeUndefined();
+      expect(resumed.saves[0]?.halted).toBeUndefined();
+      expect(resumed.saves[0]?.steps.apply).toMatchObject({
+        status: "pending",
+        detail: "resumed by &lt;@U0APR1&gt;",
+      });
+      expect(resumed.events[0]).toEqual({ type: "progress", step: "" });
+      expect(resumed.deps.calls).toEqual(["apply", "commit"]);
+    });
+
+    it("resumes even when the halted step is no longer part of the job", async () => {
+      const d = def(async () => undefined, { takeResume: async () => ({ by: "U2", at: 5 }) });
+      const envelope = fresh(d);
+      envelope.pastPointOfNoReturn = true;
+      envelope.halted = { step: "renamed", reason: "x", at: 1 };
+      const { error, envelope: done } = await run(d, envelope);
+      expect(error).toBeUndefined();
+      expect(done.steps.renamed).toBeUndefined();
+      expect(done.outcome?.state).toBe("succeeded");
+    });
+  });
+
+  it("logs each step's start, end with its duration, and failure with the error's code", async () => {
+    const { logger, lines } = capturingLogger();
+    const def = definition([
+      step("a"),
+      step("b", async () => {
+        throw new DrbotError("conflict", "volume.exists", "broke");
+      }),
+    ]);
+    const envelope = fresh(def);
+    await run(def, envelope, { logger });
+    const seen = lines.map((l) => ({ msg: l.msg, step: l.step }));
+    expect(seen).toEqual([
+      { msg: "step started", step: "a" },
+      { msg: "step finished", step: "a" },
+      { msg: "step started", step: "b" },
+      { msg: "step failed", step: "b" },
+    ]);
+    expect(lines[0]).toMatchObject({ attempt: 1 });
+    expect(lines[1]).toMatchObject({ status: "done" });
+    const started = envelope.steps.a?.startedAt ?? 0;
+    expect(lines[1]?.ms).toBe((envelope.steps.a?.finishedAt ?? 0) - started);
+    expect(lines[3]).toMatchObject({ code: "volume.exists", err: { message: "broke" } });
+  });
+
+  it("logs retries, parking, shutdowns, halts and resumes", async () => {
+    const { logger, lines } = capturingLogger();
+    const msgs = () => lines.map((l) => l.msg);
+
+    await run(
+      definition([
+        step("a", async () => {
+          throw new DrbotError("transient", "kube.server_error", "busy");
+        }),
+      ]),
+      undefined,
+      { retriesLeft: true, logger },
+    );
+    expect(msgs().at(-1)).toBe("step failed, will retry");
+    expect(lines.at(-1)).toMatchObject({ step: "a", err: { message: "busy" } });
+
+    await run(definition([step("a", async () => ({ park: { until: 0, detail: "w" } }))]), undefined, {
+      logger,
+    });
+    expect(msgs().at(-1)).toBe("step waiting");
+    expect(lines.at(-1)).toMatchObject({ until: new Date(0).toISOString() });
+
+    const controller = new AbortController();
+    controller.abort();
+    await run(
+      definition([step("a", async ({ signal }) => void (await pause(1, signal)))]),
+      undefined,
+      { logger },
+      controller.signal,
+    );
+    expect(msgs().at(-1)).toBe("step interrupted by shutdown");
+
+    let fixed = false;
+    const ponr = definition(
+      [
+        step("delete", async () => {
+          if (!fixed) throw new DrbotError("transient", "kube.server_error", "busy");
+          return undefined;
+        }),
+        step("apply", async () => {
+          throw new DrbotError("forbidden", "git.forbidden", "refused");
+        }),
+      ],
+      { pointOfNoReturn: "delete", takeResume: async () => (fixed ? { by: "U3", at: 1 } : null) },
+    );
+    const envelope = fresh(ponr);
+    await run(ponr, envelope, { logger });
+    expect(msgs().at(-1)).toBe("step failed past the point of no return, will retry");
+    expect(lines.at(-1)).toMatchObject({ step: "delete", delayMs: 2_000 });
+    fixed = true;
+    await run(ponr, envelope, { logger });
+    expect(msgs().at(-1)).toBe("step failed past the point of no return; the job is halted until resumed");
+    expect(lines.at(-1)).toMatchObject({ step: "apply", code: "git.forbidden" });
+    fixed = false;
+    await run(ponr, envelope, { logger });
+    expect(msgs().at(-1)).toBe("halted job still waits for a resume");
+    expect(lines.at(-1)).toMatchObject({ step: "apply" });
+    fixed = true;
+    const before = lines.length;
+    await run(ponr, envelope, { logger });
+    expect(lines[before]).toMatchObject({ msg: "halted job resumed", by: "U3" });
+  });
+});
+
+describe("waiting helpers, exactly", () => {
+  it("pause leaves no listener behind when it ends, and none and no timer when interrupted", async () => {
+    const signal = new AbortController().signal;
+    await pause(1, signal);
+    expect(getEventListeners(signal, "abort")).toHaveLength(0);
+
+    const aborted = new AbortController();
+    aborted.abort();
+    await expect(pause(1, aborted.signal)).rejects.toThrow("worker shutting down");
+
+    vi.useFakeTimers();
+    try {
+      const controller = new AbortController();
+      const waiting = pause(60_000, controller.signal);
+      expect(getEventListeners(controller.signal, "abort")).toHaveLength(1);
+      expect(vi.getTimerCount()).toBe(1);
+      controller.abort();
+      await expect(waiting).rejects.toThrow(new JobInterrupted("worker shutting down"));
+      expect(vi.getTimerCount()).toBe(0);
+      expect(getEventListeners(controller.signal, "abort")).toHaveLength(0);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it("pollUntil looks again after 100, 200, … ms, never past its deadline, and gives up exactly there", async () => {
+    vi.useFakeTimers();
+    try {
+      const start = Date.now();
+      const looks: number[] = [];
+      const result = pollUntil({
+        check: async () => {
+          looks.push(Date.now() - start);
+          return undefined;
+        },
+        timeoutMs: 250,
+        pollMs: 10_000,
+        signal: new AbortController().signal,
+        onTimeout: (elapsed) => new Error(`gave up after ${elapsed}`),
+      }).catch((err: Error) => err.message);
+      await vi.runAllTimersAsync();
+      expect(await result).toBe("gave up after 250");
+      expect(looks).toEqual([0, 100, 250]);
+
+      const later: number[] = [];
+      const start2 = Date.now();
+      let n = 0;
+      const value = pollUntil({
+        check: async () => {
+          later.push(Date.now() - start2);
+          return ++n === 5 ? n : undefined;
+        },
+        timeoutMs: 60_000,
+        pollMs: 300,
+        signal: new AbortController().signal,
+        onTimeout: () => new Error("late"),
+      });
+      await vi.runAllTimersAsync();
+      expect(await value).toBe(5);
+      expect(later).toEqual([0, 100, 300, 600, 900]);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });
