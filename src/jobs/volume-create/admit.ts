@@ -1,7 +1,6 @@
 // Admission of a volume request, shared by the slash command, the modal and the CLI: every
 // refusal happens here, before anything is created, and at most one job per volume is queued.
 
-import { randomUUID } from "node:crypto";
 import type { AuditLog } from "../../core/audit.ts";
 import { type Authorizer, describePrincipals } from "../../core/authorize.ts";
 import type { Config } from "../../core/config.ts";
@@ -23,12 +22,10 @@ import {
 import { describeExisting, findExistingVolume } from "../../core/volumes.ts";
 import { jobIdFor, type Queues, unfinishedJobs } from "../queues.ts";
 import {
-  ADMISSION_MS,
   type Admission,
-  drLockRefusal,
+  admitOneAtATime,
   makeWay,
   postAndQueue,
-  requestUnderWay,
   type VolumeKind,
 } from "../volumes/admission.ts";
 import { tenantUsage } from "../volumes/recorded.ts";
@@ -113,19 +110,8 @@ export async function admitVolumeRequest(
     reason: `Volume ${volume} was not requested: ${why}`,
   });
 
-  const locked = await drLockRefusal(deps.dr);
-  if (locked) return refuse(locked);
-
-  const requestId = `vol-${randomUUID().slice(0, 8)}`;
-  if (!(await deps.dr.admit(`volume:${volume}`, requestId, ADMISSION_MS))) {
-    return refuse(
-      "the same volume is being requested right now by someone else. Watch the channel for its status card.",
-    );
-  }
-  try {
+  return admitOneAtATime(deps, volume, refuse, async (requestId) => {
     const jobId = jobIdFor("volume-create", volume);
-    const underWay = await requestUnderWay(deps.queues, volume);
-    if (underWay) return refuse(underWay);
     const active = (await deps.dr.activeSite()).site;
     let existing: Awaited<ReturnType<typeof findExistingVolume>>;
     try {
@@ -175,9 +161,7 @@ export async function admitVolumeRequest(
       volume,
     );
     return queued.ok ? queued : refuse(queued.reason);
-  } finally {
-    await deps.dr.admitted(`volume:${volume}`, requestId);
-  }
+  });
 }
 
 /**

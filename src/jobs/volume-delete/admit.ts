@@ -3,7 +3,6 @@
 // request for the same volume, nothing recorded, a pod mounting the claim, a foreign object in
 // the way. And the resume of a deletion that stopped past its point of no return.
 
-import { randomUUID } from "node:crypto";
 import type { Approvals } from "../../core/approvals.ts";
 import type { AuditLog } from "../../core/audit.ts";
 import type { Config } from "../../core/config.ts";
@@ -17,12 +16,10 @@ import type { GitPort } from "../../core/ports/git.ts";
 import { newEnvelope, type Requester } from "../../core/steps.ts";
 import { isUnfinishedState, jobIdFor, type Queues } from "../queues.ts";
 import {
-  ADMISSION_MS,
   type Admission,
-  drLockRefusal,
+  admitOneAtATime,
   makeWay,
   postAndQueue,
-  requestUnderWay,
   type VolumeKind,
 } from "../volumes/admission.ts";
 import { volumeDeleteJob } from "./index.ts";
@@ -55,18 +52,7 @@ export async function admitVolumeDelete(
       "a deletion needs an approval in Slack, so it needs a channel for its approval card (`--channel C…`). Nothing was changed.",
     );
   }
-  const locked = await drLockRefusal(deps.dr);
-  if (locked) return refuse(locked);
-
-  const requestId = `vol-${randomUUID().slice(0, 8)}`;
-  if (!(await deps.dr.admit(`volume:${volume}`, requestId, ADMISSION_MS))) {
-    return refuse(
-      "the same volume is being requested right now by someone else. Watch the channel for its status card.",
-    );
-  }
-  try {
-    const underWay = await requestUnderWay(deps.queues, volume);
-    if (underWay) return refuse(underWay);
+  return admitOneAtATime(deps, volume, refuse, async (requestId) => {
     const site = (await deps.dr.activeSite()).site;
     let planning: Awaited<ReturnType<typeof planVolumeDelete>>;
     try {
@@ -96,9 +82,7 @@ export async function admitVolumeDelete(
       volume,
     );
     return queued.ok ? queued : refuse(queued.reason);
-  } finally {
-    await deps.dr.admitted(`volume:${volume}`, requestId);
-  }
+  });
 }
 
 export interface ResumeDeps {

@@ -2,7 +2,6 @@
 // what drbot wrote, larger than now (never smaller), within the tenant's quota, no DR operation
 // holding the lock and no other request for the same volume.
 
-import { randomUUID } from "node:crypto";
 import { errorMessage } from "../../core/errors.ts";
 import { escapeMrkdwn } from "../../core/mrkdwn.ts";
 import { pvName } from "../../core/paths.ts";
@@ -10,14 +9,7 @@ import { newEnvelope, type Requester } from "../../core/steps.ts";
 import type { VolumeRequest } from "../../core/volume-request.ts";
 import { jobIdFor } from "../queues.ts";
 import { type AdmissionDeps, quotaRefusal } from "../volume-create/admit.ts";
-import {
-  ADMISSION_MS,
-  type Admission,
-  drLockRefusal,
-  makeWay,
-  postAndQueue,
-  requestUnderWay,
-} from "../volumes/admission.ts";
+import { type Admission, admitOneAtATime, makeWay, postAndQueue } from "../volumes/admission.ts";
 import { readRecordedVolume } from "../volumes/recorded.ts";
 import { volumeResizeJob } from "./index.ts";
 
@@ -32,18 +24,7 @@ export async function admitVolumeResize(
     ok: false,
     reason: `Volume ${volume} was not resized: ${why}`,
   });
-  const locked = await drLockRefusal(deps.dr);
-  if (locked) return refuse(locked);
-
-  const requestId = `vol-${randomUUID().slice(0, 8)}`;
-  if (!(await deps.dr.admit(`volume:${volume}`, requestId, ADMISSION_MS))) {
-    return refuse(
-      "the same volume is being requested right now by someone else. Watch the channel for its status card.",
-    );
-  }
-  try {
-    const underWay = await requestUnderWay(deps.queues, volume);
-    if (underWay) return refuse(underWay);
+  return admitOneAtATime(deps, volume, refuse, async (requestId) => {
     const site = (await deps.dr.activeSite()).site;
     let recorded: Awaited<ReturnType<typeof readRecordedVolume>>;
     try {
@@ -97,7 +78,5 @@ export async function admitVolumeResize(
       volume,
     );
     return queued.ok ? queued : refuse(queued.reason);
-  } finally {
-    await deps.dr.admitted(`volume:${volume}`, requestId);
-  }
+  });
 }

@@ -2,6 +2,7 @@
 // out, one request per volume at a time across the three queues, a finished job makes way for
 // the next one, and the status card is posted before the job is queued.
 
+import { randomUUID } from "node:crypto";
 import type { Queue } from "bullmq";
 import type { AuditLog } from "../../core/audit.ts";
 import type { DrState } from "../../core/dr-state.ts";
@@ -26,10 +27,10 @@ export type Admission =
   | { ok: false; reason: string; fields?: Record<string, string> };
 
 /** Longer than the slowest checks inside admission (Git and Kubernetes time out at 30 s). */
-export const ADMISSION_MS = 90_000;
+const ADMISSION_MS = 90_000;
 
 /** Why volume requests are refused now (safe mrkdwn), or undefined when no DR operation holds the lock. */
-export async function drLockRefusal(dr: DrState): Promise<string | undefined> {
+async function drLockRefusal(dr: DrState): Promise<string | undefined> {
   const lock = await dr.drLockHolder();
   if (!lock) return undefined;
   const op = await dr.operation();
@@ -42,7 +43,7 @@ export async function drLockRefusal(dr: DrState): Promise<string | undefined> {
  * The unfinished request for this volume in any volume queue (safe mrkdwn naming it), or
  * undefined. A job with an outcome is only finishing (its final card is out): not in the way.
  */
-export async function requestUnderWay(
+async function requestUnderWay(
   queues: Pick<Queues, VolumeKind>,
   volume: string,
 ): Promise<string | undefined> {
@@ -54,6 +55,35 @@ export async function requestUnderWay(
     return `it is already being ${DOING[kind]} (request \`${escapeMrkdwn(job.data.requestId)}\` by ${who.startsWith("cli:") ? escapeMrkdwn(who) : mention(who).text}). Watch its status card.`;
   }
   return undefined;
+}
+
+/**
+ * How every volume request's admission starts and ends, in one place: refused while a DR
+ * operation holds the lock; one admission per volume at a time across replicas (held while
+ * `admit` runs, released after); refused while another request for the volume is unfinished.
+ * `admit` gets the new request's id and does the rest.
+ */
+export async function admitOneAtATime(
+  deps: { dr: DrState; queues: Pick<Queues, VolumeKind> },
+  volume: string,
+  refuse: (why: string) => Admission,
+  admit: (requestId: string) => Promise<Admission>,
+): Promise<Admission> {
+  const locked = await drLockRefusal(deps.dr);
+  if (locked) return refuse(locked);
+  const requestId = `vol-${randomUUID().slice(0, 8)}`;
+  if (!(await deps.dr.admit(`volume:${volume}`, requestId, ADMISSION_MS))) {
+    return refuse(
+      "the same volume is being requested right now by someone else. Watch the channel for its status card.",
+    );
+  }
+  try {
+    const underWay = await requestUnderWay(deps.queues, volume);
+    if (underWay) return refuse(underWay);
+    return await admit(requestId);
+  } finally {
+    await deps.dr.admitted(`volume:${volume}`, requestId);
+  }
 }
 
 /** Removes a finished job with this id so a new request can take it; false when it is still finishing. */
