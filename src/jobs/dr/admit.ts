@@ -7,12 +7,11 @@ import { type Authorizer, describePrincipals } from "../../core/authorize.ts";
 import type { Config } from "../../core/config.ts";
 import { isProtected, otherSite } from "../../core/dr-record.ts";
 import type { DrState } from "../../core/dr-state.ts";
-import { DrbotError } from "../../core/errors.ts";
 import { type Mrkdwn, md, mention } from "../../core/mrkdwn.ts";
 import type { ChatPort } from "../../core/ports/chat.ts";
-import { renderStatusCard } from "../../core/status-card.ts";
 import { newEnvelope, type Requester } from "../../core/steps.ts";
 import { actionNoun } from "../approval/card.ts";
+import { postFirstCard } from "../first-card.ts";
 import { isUnfinishedState, jobIdFor, type Queues, unfinishedJobs } from "../queues.ts";
 import { type DrillInput, drillJob } from "./drill.ts";
 import type { DrInput, DrKind } from "./engine.ts";
@@ -66,23 +65,13 @@ export async function admitDrOperation(
       }
     }
     const envelope = newEnvelope(job, { requestId, input, requester, origin: { channel } });
-    if (deps.chat) {
-      const card = renderStatusCard(envelope, job.describe(input), job);
-      try {
-        envelope.origin.statusTs = (await deps.chat.post(channel, card.text, card.blocks)).ts;
-      } catch (err) {
-        // Slack refuses this channel for good: say so now, instead of a card that never appears.
-        if (
-          err instanceof DrbotError &&
-          ["slack.not_in_channel", "slack.channel_not_found"].includes(err.code)
-        ) {
-          if (!input.dryRun) await deps.dr.releaseReservation(requestId);
-          return refuse(
-            md`drbot cannot post in this channel (${err.code === "slack.not_in_channel" ? "it is not a member" : "Slack does not know it"}): invite it with \`/invite @drbot\`, then ask again. Nothing was started.`,
-          );
-        }
-        // Otherwise the worker's notifier posts the card when Slack answers again.
-      }
+    const refused =
+      deps.chat && (await postFirstCard(deps.chat, channel, envelope, job.describe(input), job));
+    if (refused) {
+      if (!input.dryRun) await deps.dr.releaseReservation(requestId);
+      return refuse(
+        md`drbot cannot post in this channel (${refused === "slack.not_in_channel" ? "it is not a member" : "Slack does not know it"}): invite it with \`/invite @drbot\`, then ask again. Nothing was started.`,
+      );
     }
     const jobId = jobIdFor(`dr-${kind}`, requestId);
     await deps.queues[`dr-${kind}`].add(job.kind, envelope, { jobId });
@@ -189,20 +178,10 @@ export async function admitDrill(
   }
   const requestId = `dr-${randomUUID().slice(0, 8)}`;
   const envelope = newEnvelope(drillJob, { requestId, input, requester, origin: { channel } });
-  if (deps.chat) {
-    const card = renderStatusCard(envelope, drillJob.describe(input), drillJob);
-    try {
-      envelope.origin.statusTs = (await deps.chat.post(channel, card.text, card.blocks)).ts;
-    } catch (err) {
-      if (
-        err instanceof DrbotError &&
-        ["slack.not_in_channel", "slack.channel_not_found"].includes(err.code)
-      ) {
-        return refuse(
-          md`drbot cannot post in this channel: invite it with \`/invite @drbot\`, then ask again. Nothing was started.`,
-        );
-      }
-    }
+  if (deps.chat && (await postFirstCard(deps.chat, channel, envelope, drillJob.describe(input), drillJob))) {
+    return refuse(
+      md`drbot cannot post in this channel: invite it with \`/invite @drbot\`, then ask again. Nothing was started.`,
+    );
   }
   const jobId = jobIdFor("dr-drill", requestId);
   await deps.queues["dr-drill"].add(drillJob.kind, envelope, { jobId });

@@ -6,11 +6,10 @@ import { randomUUID } from "node:crypto";
 import type { Queue } from "bullmq";
 import type { AuditLog } from "../../core/audit.ts";
 import type { DrState } from "../../core/dr-state.ts";
-import { DrbotError } from "../../core/errors.ts";
 import { escapeMrkdwn, mention } from "../../core/mrkdwn.ts";
 import type { ChatPort } from "../../core/ports/chat.ts";
-import { renderStatusCard } from "../../core/status-card.ts";
 import type { JobDefinition, JobEnvelope } from "../../core/steps.ts";
+import { postFirstCard } from "../first-card.ts";
 import { isUnfinishedState, jobIdFor, type Queues } from "../queues.ts";
 
 export const VOLUME_KINDS = ["volume-create", "volume-delete", "volume-resize"] as const;
@@ -119,25 +118,12 @@ export async function postAndQueue(
 ): Promise<Admission> {
   const channel = envelope.origin.channel;
   const title = definition.describe(envelope.input);
-  if (channel && deps.chat) {
-    const card = renderStatusCard(envelope, title, definition);
-    try {
-      const ref = await deps.chat.post(channel, card.text, card.blocks);
-      envelope.origin.statusTs = ref.ts;
-    } catch (err) {
-      // Slack refuses this channel for good: say so now, instead of a card that never appears.
-      if (
-        err instanceof DrbotError &&
-        ["slack.not_in_channel", "slack.channel_not_found"].includes(err.code)
-      ) {
-        return {
-          ok: false,
-          reason:
-            "drbot cannot post its status card in this channel (it is not a member, or Slack does not know the channel): invite it with `/invite @drbot`, then ask again.",
-        };
-      }
-      // Otherwise the worker's notifier posts the card itself when Slack is back.
-    }
+  if (channel && deps.chat && (await postFirstCard(deps.chat, channel, envelope, title, definition))) {
+    return {
+      ok: false,
+      reason:
+        "drbot cannot post its status card in this channel (it is not a member, or Slack does not know the channel): invite it with `/invite @drbot`, then ask again.",
+    };
   }
   const withdraw = async (why: string) => {
     const ref = envelope.origin.statusTs;
